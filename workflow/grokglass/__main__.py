@@ -1,0 +1,3 @@
+from grokglass.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Atomic file output and provenance.
+
+Every result is written to a temporary file beside its destination and renamed
+into place, so a job killed part-way never leaves a half-written output that a
+later run would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+import torch
+
+import grokglass
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the destination's folder; rename it onto `path` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def provenance(device: str | torch.device | None = None, **extra: Any) -> dict[str, Any]:
+    """The facts that identify how a result was made."""
+    info = {
+        "grokglass_version": grokglass.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": describe_device(device),
+    }
+    info.update(extra)
+    return info
+
+
+def describe_device(device: str | torch.device | None) -> str:
+    if device is None:
+        return "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def set_attrs(h5obj: h5py.Group | h5py.Dataset, attrs: dict[str, Any]) -> None:
+    """Store attributes; nested or non-scalar values are stored as JSON strings."""
+    for key, value in attrs.items():
+        if isinstance(value, (dict, list, tuple)) or value is None:
+            h5obj.attrs[key] = json.dumps(value, sort_keys=True, default=str)
+        else:
+            h5obj.attrs[key] = value
+
+
+def get_attr_json(h5obj: h5py.Group | h5py.Dataset, key: str) -> Any:
+    value = h5obj.attrs[key]
+    if isinstance(value, bytes):
+        value = value.decode()
+    return json.loads(value)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def pick_device(requested: str = "auto", log=print) -> torch.device:
+    """Resolve 'auto'/'cuda'/'cpu'; fall back to CPU with a log line when CUDA is absent."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+        if requested == "cpu":
+            log("device: CUDA not available, running on CPU")
+    elif requested.startswith("cuda") and not torch.cuda.is_available():
+        log(f"device: {requested} requested but CUDA is not available; falling back to CPU")
+        requested = "cpu"
+    device = torch.device(requested)
+    log(f"device: {describe_device(device)}")
+    return device
+
+
+def write_table(path: str | os.PathLike, columns: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """A table as one 1-D HDF5 dataset per column, with attributes on the root."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        for name, values in columns.items():
+            h5.create_dataset(name, data=np.asarray(values))
+        set_attrs(h5, attrs)
+
+
+def read_table(path: str | os.PathLike):
+    """Read a write_table file back as a pandas DataFrame (attributes in df.attrs)."""
+    import pandas as pd
+
+    with h5py.File(path, "r") as h5:
+        columns = {name: h5[name][()] for name in h5.keys()
+                   if isinstance(h5[name], h5py.Dataset) and h5[name].ndim == 1}
+        attrs = {key: (value.decode() if isinstance(value, bytes) else value)
+                 for key, value in h5.attrs.items()}
+    frame = pd.DataFrame(columns)
+    frame.attrs.update(attrs)
+    return frame
+
+
+def read_metrics(path: str | os.PathLike):
+    """A training run's per-step metrics (see grokglass.train.METRIC_COLUMNS), sorted by step."""
+    return read_table(path).sort_values("step", ignore_index=True)

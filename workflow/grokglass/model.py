@@ -1,0 +1,145 @@
+"""The one-layer transformer of Nanda et al. (no LayerNorm, ReLU MLP, 4 heads).
+
+Written functionally: :func:`transformer_logits` takes a dict of tensors that
+may carry any number of leading batch dimensions (one per walker in WLMD), so
+the same code serves the ordinary ``nn.Module`` and K stacked walkers.
+
+Exact shortcut (spec 2.4, taken further): inputs are 3 tokens and only the last
+position's output is read. With one layer and no LayerNorm, the residual stream
+at position t before attention depends only on (token, t). So the key, value
+and query vectors are computed once per vocabulary entry and position (a table
+of 3 x (p+1) rows) and gathered per example; only the attention mix, W_O, the
+MLP and the unembedding run per example, and only at the last position.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+N_CTX = 3  # [x, y, =]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    p: int
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int | None = None  # default 4 * d_model
+
+    @property
+    def vocab(self) -> int:
+        return self.p + 1  # numbers 0..p-1 and '='; '=' is also an (always wrong) output class
+
+    @property
+    def mlp_width(self) -> int:
+        return self.d_mlp if self.d_mlp is not None else 4 * self.d_model
+
+    @property
+    def d_head(self) -> int:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        return self.d_model // self.n_heads
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        d, v, h, e, m = self.d_model, self.vocab, self.n_heads, self.d_head, self.mlp_width
+        return {
+            "W_E": (d, v), "W_pos": (N_CTX, d),
+            "W_Q": (h, e, d), "W_K": (h, e, d), "W_V": (h, e, d), "W_O": (d, h * e),
+            "W_in": (m, d), "b_in": (m,), "W_out": (d, m), "b_out": (d,),
+            "W_U": (d, v),
+        }
+
+    def init_std(self) -> dict[str, float]:
+        """Nanda's init: N(0, 1/d_model) for weights, W_U N(0, 1/(p+1)), biases 0."""
+        std = {name: 1.0 / math.sqrt(self.d_model) for name in self.shapes()}
+        std["W_U"] = 1.0 / math.sqrt(self.vocab)
+        std["b_in"] = std["b_out"] = 0.0
+        return std
+
+    def n_params(self) -> int:
+        return sum(math.prod(s) for s in self.shapes().values())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def init_params(cfg: TransformerConfig, generator: torch.Generator,
+                dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Draw one network's parameters (on CPU) from `generator`."""
+    params = {}
+    for name, shape in cfg.shapes().items():
+        std = cfg.init_std()[name]
+        params[name] = torch.randn(shape, generator=generator, dtype=dtype) * std
+    return params
+
+
+def transformer_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor,
+                       n_heads: int) -> torch.Tensor:
+    """Logits at the last position, shape (*batch, n_examples, vocab).
+
+    params: tensors of the shapes in TransformerConfig.shapes(), each with the
+    same leading batch dims (possibly none). tokens: (n_examples, 3) int64.
+    """
+    W_E, W_pos = params["W_E"], params["W_pos"]
+    d_model = W_E.shape[-2]
+    d_head = d_model // n_heads
+    # residual stream before attention, per (position, token): (*b, 3, V, d)
+    embed_table = W_E.transpose(-1, -2).unsqueeze(-3) + W_pos.unsqueeze(-2)
+    key_table = torch.einsum("...hed,...tvd->...tvhe", params["W_K"], embed_table)
+    value_table = torch.einsum("...hed,...tvd->...tvhe", params["W_V"], embed_table)
+    query_table = torch.einsum("...hed,...vd->...vhe", params["W_Q"], embed_table[..., -1, :, :])
+
+    def per_position(table: torch.Tensor, t: int) -> torch.Tensor:  # -> (*b, n, H, e)
+        return table[..., t, :, :, :].index_select(-3, tokens[:, t])
+
+    keys = torch.stack([per_position(key_table, t) for t in range(N_CTX)], dim=-3)
+    values = torch.stack([per_position(value_table, t) for t in range(N_CTX)], dim=-3)
+    last = tokens[:, -1]
+    query = query_table.index_select(-3, last)  # (*b, n, H, e)
+    # the last position attends to all positions, so the causal mask removes nothing here
+    scores = torch.einsum("...nhe,...nthe->...nht", query, keys) / math.sqrt(d_head)
+    weights = scores.softmax(dim=-1)
+    mixed = torch.einsum("...nht,...nthe->...nhe", weights, values).flatten(-2)
+    resid = embed_table[..., -1, :, :].index_select(-2, last)  # (*b, n, d)
+    resid = resid + mixed @ params["W_O"].transpose(-1, -2)
+    hidden = torch.relu(resid @ params["W_in"].transpose(-1, -2) + params["b_in"].unsqueeze(-2))
+    resid = resid + hidden @ params["W_out"].transpose(-1, -2) + params["b_out"].unsqueeze(-2)
+    return resid @ params["W_U"]
+
+
+class Transformer(nn.Module):
+    """nn.Module wrapper around :func:`transformer_logits` for ordinary training."""
+
+    def __init__(self, cfg: TransformerConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        generator = torch.Generator().manual_seed(int(seed))
+        for name, tensor in init_params(cfg, generator).items():
+            self.register_parameter(name, nn.Parameter(tensor))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return transformer_logits(dict(self.named_parameters()), tokens, self.cfg.n_heads)
+
+
+def reference_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor,
+                     n_heads: int) -> torch.Tensor:
+    """Plain full-sequence forward with a causal mask (no table shortcut), one network.
+
+    Kept as an independent check of transformer_logits; not used in training.
+    """
+    resid = params["W_E"][:, tokens].permute(1, 2, 0) + params["W_pos"]  # (n, 3, d)
+    q = torch.einsum("hed,ntd->nhte", params["W_Q"], resid)
+    k = torch.einsum("hed,ntd->nhte", params["W_K"], resid)
+    v = torch.einsum("hed,ntd->nhte", params["W_V"], resid)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    mask = torch.triu(torch.ones(N_CTX, N_CTX, dtype=torch.bool), diagonal=1)
+    weights = scores.masked_fill(mask, float("-inf")).softmax(-1)
+    z = (weights @ v).permute(0, 2, 1, 3).flatten(-2)  # (n, 3, H*e)
+    resid = resid + z @ params["W_O"].T
+    hidden = torch.relu(resid @ params["W_in"].T + params["b_in"])
+    resid = resid + hidden @ params["W_out"].T + params["b_out"]
+    return resid[:, -1] @ params["W_U"]

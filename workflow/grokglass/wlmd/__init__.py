@@ -1,0 +1,1 @@
+"""Wang-Landau molecular dynamics: the entropy grid, the batched sampler, segments and merge."""

@@ -1,0 +1,176 @@
+"""The entropy grid shared by WLMD (2-D) and the WanD optimizer (1-D).
+
+Holds one entropy array per walker, shape (K, n_x) or (K, n_x, n_y), indexed in
+axis order (x = ln L_train first, y = 10 * smoothed test accuracy second). All
+operations are batched over walkers and stay on the tensor's device, so a
+sampler never has to synchronise with the host to read a gradient or deposit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A regular grid of equal-width bins over a box, plus the entropy bias."""
+
+    lows: tuple[float, ...]
+    highs: tuple[float, ...]
+    bin_width: float = 0.02
+    bias_strength: float = 3000.0  # B of S_bias(x) = B (x - L0)^2 for x > L0
+    bias_start: float = 0.0  # L0
+    gaussian_sigma_bins: float = 15.0
+    gaussian_cutoff_sigmas: float = 4.0
+
+    def __post_init__(self):
+        if len(self.lows) != len(self.highs) or len(self.lows) not in (1, 2):
+            raise ValueError(f"grid needs 1 or 2 axes with a low and a high each, got {self.lows}, {self.highs}")
+        if self.bin_width <= 0:
+            raise ValueError(f"bin_width must be > 0, got {self.bin_width}")
+        for lo, hi in zip(self.lows, self.highs):
+            if not hi > lo:
+                raise ValueError(f"grid axis [{lo}, {hi}] is empty")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.lows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(round((hi - lo) / self.bin_width)) for lo, hi in zip(self.lows, self.highs))
+
+    def edges(self, axis: int) -> torch.Tensor:
+        n = self.shape[axis]
+        return self.lows[axis] + self.bin_width * torch.arange(n + 1, dtype=torch.float64)
+
+    def centres(self, axis: int) -> torch.Tensor:
+        edges = self.edges(axis)
+        return 0.5 * (edges[1:] + edges[:-1])
+
+    def patch_radius(self) -> int:
+        return int(math.ceil(self.gaussian_cutoff_sigmas * self.gaussian_sigma_bins))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GridSpec":
+        data = dict(data)
+        data["lows"], data["highs"] = tuple(data["lows"]), tuple(data["highs"])
+        return cls(**data)
+
+
+def wang_landau_factor(epoch: torch.Tensor | float, factor: float, t_rise: float,
+                       t_drop: float) -> torch.Tensor | float:
+    """f(t): linear rise to F over t_rise, plateau until t_drop, then F t_drop / t.
+
+    The paper's Eq. 3, F min(t/t_WL, t_WL/t), is the case t_rise = t_drop = t_WL.
+    `epoch` is the global epoch counter across segments (1-based).
+    """
+    if t_rise <= 0 or t_drop < t_rise:
+        raise ValueError(f"need 0 < t_rise <= t_drop, got t_rise={t_rise}, t_drop={t_drop}")
+    if isinstance(epoch, torch.Tensor):
+        t = epoch.double()
+        return factor * torch.where(t < t_rise, t / t_rise,
+                                    torch.where(t < t_drop, torch.ones_like(t), t_drop / t))
+    if epoch < t_rise:
+        return factor * epoch / t_rise
+    return factor if epoch < t_drop else factor * t_drop / epoch
+
+
+class EntropyGrid:
+    """K walkers' entropy estimates S_k on one GridSpec (float64), with visit histograms."""
+
+    def __init__(self, spec: GridSpec, n_walkers: int, device: torch.device | str = "cpu"):
+        self.spec = spec
+        self.n_walkers = n_walkers
+        self.device = torch.device(device)
+        self.bias = self._bias_array().to(self.device)
+        self.entropy = self.bias.expand(n_walkers, *spec.shape).clone()  # S = S_bias + learned part
+        self.histogram = torch.zeros(n_walkers, *spec.shape, dtype=torch.float64, device=self.device)
+        self._strides = torch.tensor(_strides(spec.shape), device=self.device)
+        self._patch_offsets, self._patch_values = self._gaussian_patch()
+
+    # ----- construction -------------------------------------------------------------
+    def _bias_array(self) -> torch.Tensor:
+        x = self.spec.centres(0)
+        bias_x = torch.where(x > self.spec.bias_start,
+                             self.spec.bias_strength * (x - self.spec.bias_start) ** 2,
+                             torch.zeros_like(x))
+        if self.spec.ndim == 1:
+            return bias_x
+        return bias_x[:, None].expand(*self.spec.shape).clone()
+
+    def _gaussian_patch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer bin offsets within the cutoff and the normalised Gaussian weights there."""
+        r = self.spec.patch_radius()
+        axis = torch.arange(-r, r + 1, device=self.device)
+        grids = torch.meshgrid(*([axis] * self.spec.ndim), indexing="ij")
+        offsets = torch.stack([g.reshape(-1) for g in grids], dim=1)  # (P, ndim)
+        sq = (offsets.double() ** 2).sum(1)
+        values = torch.exp(-0.5 * sq / self.spec.gaussian_sigma_bins**2)
+        return offsets, values / values.sum()
+
+    # ----- state ----------------------------------------------------------------------
+    def load_learned(self, learned: torch.Tensor) -> None:
+        """Set S = S_bias + learned, `learned` broadcastable to (K, *shape) (e.g. a merged map)."""
+        self.entropy = (self.bias + learned.to(self.device, torch.float64)).expand(
+            self.n_walkers, *self.spec.shape).clone()
+
+    def learned(self) -> torch.Tensor:
+        """S - S_bias per walker: what the sampler has deposited."""
+        return self.entropy - self.bias
+
+    # ----- per-epoch operations ---------------------------------------------------------
+    def bin_index(self, coords: torch.Tensor) -> torch.Tensor:
+        """Bin of each walker's coordinates (K, ndim) -> (K, ndim) long, clamped one bin inside
+        the edges so that central differences always have two neighbours."""
+        lows = torch.tensor(self.spec.lows, dtype=torch.float64, device=coords.device)
+        idx = torch.floor((coords.double() - lows) / self.spec.bin_width).long()
+        upper = torch.tensor(self.spec.shape, device=coords.device) - 2
+        return torch.minimum(torch.clamp(idx, min=1), upper)
+
+    def gradient(self, bins: torch.Tensor) -> torch.Tensor:
+        """Central-difference dS/d(coordinate) at each walker's bin: (K, ndim) float64."""
+        flat = self.entropy.reshape(self.n_walkers, -1)
+        centre = (bins * self._strides).sum(1)
+        grads = []
+        for axis in range(self.spec.ndim):
+            step = self._strides[axis]
+            plus = flat.gather(1, (centre + step)[:, None])
+            minus = flat.gather(1, (centre - step)[:, None])
+            grads.append((plus - minus)[:, 0] / (2 * self.spec.bin_width))
+        return torch.stack(grads, dim=1)
+
+    def deposit(self, bins: torch.Tensor, amount: torch.Tensor | float, shared: bool = False) -> None:
+        """Add amount * Gaussian around each walker's bin; patch cells off the grid are dropped.
+
+        shared=True adds the mean of the K deposits to every walker's copy (one shared S).
+        """
+        shape = torch.tensor(self.spec.shape, device=bins.device)
+        cells = bins[:, None, :] + self._patch_offsets[None]  # (K, P, ndim)
+        inside = ((cells >= 0) & (cells < shape)).all(-1)
+        flat_index = (cells.clamp(min=0) * self._strides).sum(-1).clamp(max=math.prod(self.spec.shape) - 1)
+        amount = torch.as_tensor(amount, dtype=torch.float64, device=bins.device).expand(self.n_walkers)
+        values = self._patch_values[None] * amount[:, None] * inside
+        flat = self.entropy.view(self.n_walkers, -1)
+        if shared:
+            total = torch.zeros_like(flat[0]).index_add_(0, flat_index.reshape(-1), values.reshape(-1))
+            flat += total / self.n_walkers
+        else:
+            flat.scatter_add_(1, flat_index, values)
+        hist = self.histogram.view(self.n_walkers, -1)
+        hist.scatter_add_(1, (bins * self._strides).sum(1, keepdim=True),
+                          torch.ones(self.n_walkers, 1, dtype=hist.dtype, device=hist.device))
+
+
+def _strides(shape: tuple[int, ...]) -> list[int]:
+    strides, acc = [], 1
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= n
+    return list(reversed(strides))
