@@ -68,6 +68,8 @@ def set_attrs(h5obj: h5py.Group | h5py.Dataset, attrs: dict[str, Any]) -> None:
     for key, value in attrs.items():
         if isinstance(value, (dict, list, tuple)) or value is None:
             h5obj.attrs[key] = json.dumps(value, sort_keys=True, default=str)
+        elif isinstance(value, str):
+            h5obj.attrs[key] = str(value)  # str subclasses (torch.__version__) confuse h5py
         else:
             h5obj.attrs[key] = value
 

@@ -93,6 +93,10 @@ class EntropyGrid:
         self.entropy = self.bias.expand(n_walkers, *spec.shape).clone()  # S = S_bias + learned part
         self.histogram = torch.zeros(n_walkers, *spec.shape, dtype=torch.float64, device=self.device)
         self._strides = torch.tensor(_strides(spec.shape), device=self.device)
+        # Small constant tensors built once: creating them per call from Python lists would
+        # copy host -> device, and such a copy synchronises the CUDA stream every epoch.
+        self._lows = torch.tensor(spec.lows, dtype=torch.float64, device=self.device)
+        self._shape = torch.tensor(spec.shape, device=self.device)
         self._patch_offsets, self._patch_values = self._gaussian_patch()
 
     # ----- construction -------------------------------------------------------------
@@ -115,6 +119,12 @@ class EntropyGrid:
         values = torch.exp(-0.5 * sq / self.spec.gaussian_sigma_bins**2)
         return offsets, values / values.sum()
 
+    def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lows, shape) as tensors on `device` (cached ones when it is the grid's device)."""
+        if device == self.device:
+            return self._lows, self._shape
+        return self._lows.to(device), self._shape.to(device)
+
     # ----- state ----------------------------------------------------------------------
     def load_learned(self, learned: torch.Tensor) -> None:
         """Set S = S_bias + learned, `learned` broadcastable to (K, *shape) (e.g. a merged map)."""
@@ -129,10 +139,9 @@ class EntropyGrid:
     def bin_index(self, coords: torch.Tensor) -> torch.Tensor:
         """Bin of each walker's coordinates (K, ndim) -> (K, ndim) long, clamped one bin inside
         the edges so that central differences always have two neighbours."""
-        lows = torch.tensor(self.spec.lows, dtype=torch.float64, device=coords.device)
+        lows, shape = self._constants(coords.device)
         idx = torch.floor((coords.double() - lows) / self.spec.bin_width).long()
-        upper = torch.tensor(self.spec.shape, device=coords.device) - 2
-        return torch.minimum(torch.clamp(idx, min=1), upper)
+        return torch.minimum(torch.clamp(idx, min=1), shape - 2)
 
     def gradient(self, bins: torch.Tensor) -> torch.Tensor:
         """Central-difference dS/d(coordinate) at each walker's bin: (K, ndim) float64."""
@@ -151,7 +160,7 @@ class EntropyGrid:
 
         shared=True adds the mean of the K deposits to every walker's copy (one shared S).
         """
-        shape = torch.tensor(self.spec.shape, device=bins.device)
+        _, shape = self._constants(bins.device)
         cells = bins[:, None, :] + self._patch_offsets[None]  # (K, P, ndim)
         inside = ((cells >= 0) & (cells < shape)).all(-1)
         flat_index = (cells.clamp(min=0) * self._strides).sum(-1).clamp(max=math.prod(self.spec.shape) - 1)

@@ -1,0 +1,56 @@
+"""Command line: python -m grokglass <command> ... (the Snakemake rules call these).
+
+Commands: dataset, train, wlmd-segment, wlmd-merge, wlmd-landscape, figure, bench,
+check-config. Each subcommand module exposes add_arguments(parser) and run(args).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+# command -> module implementing add_arguments/run (imported lazily: start-up stays fast)
+COMMANDS = {
+    "dataset": ("grokglass.cli_commands", "dataset"),
+    "train": ("grokglass.cli_commands", "train"),
+    "check-config": ("grokglass.cli_commands", "check_config"),
+    "figure": ("grokglass.cli_commands", "figure"),
+    "wlmd-segment": ("grokglass.wlmd.segment", None),
+    "wlmd-merge": ("grokglass.wlmd.merge", None),
+    "bench": ("grokglass.bench", None),
+}
+
+
+def _load(command: str):
+    module_name, attr = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
+
+
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grokglass", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in commands or COMMANDS:
+        handler = _load(command)
+        subparser = sub.add_parser(command, help=(handler.__doc__ or "").strip().splitlines()[0]
+                                   if handler.__doc__ else None)
+        handler.add_arguments(subparser)
+    return parser
+
+
+def parse_json_arg(text: str, what: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"error: {what} is not valid JSON: {err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # build only the requested subcommand's parser so one broken import cannot break the others
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser([command] if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    return int(_load(args.command).run(args) or 0)

@@ -1,0 +1,93 @@
+"""Figure 4: the tasks as p x p images (spec 1.4).
+
+Top row: pixel (x, y) coloured by z = f(x, y) mod p, x (first operand) on the
+x axis and y (second operand) on the y axis, "Blues" colour map. Bottom row
+(when `fraction` is given): the same image with the test pixels of that split
+masked white, i.e. what a model sees at that training fraction.
+
+CSV (<prefix>.csv), one row per pixel per task: panel (the task's column
+letter), title, x, y, z, is_test (at `fraction`; False everywhere when
+fraction is None).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from grokglass.figures import style
+from grokglass.figures.common import (PathLike, check_lengths, fraction_label, new_figure,
+                                      panel_letter, save_figure, tag_panel)
+from grokglass.figures.style import figure_style
+from grokglass.tasks import fraction_key
+
+
+def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """z[x, y] and the test mask[x, y] (all False when fraction is None)."""
+    with h5py.File(path, "r") as h5:
+        inputs = h5["inputs"][()]
+        labels = h5["labels"][()]
+        p = int(h5.attrs["p"])
+        test = np.zeros(0, dtype=np.int64)
+        if fraction is not None:
+            key = f"splits/{fraction_key(fraction)}"
+            if key not in h5:
+                raise KeyError(f"{path}: no split for fraction {fraction} "
+                               f"(has {sorted(h5['splits'].keys()) if 'splits' in h5 else []})")
+            test = h5[key]["test"][()]
+    z = np.full((p, p), -1, dtype=np.int64)
+    z[inputs[:, 0], inputs[:, 1]] = labels
+    mask = np.zeros((p, p), dtype=bool)
+    mask[inputs[test, 0], inputs[test, 1]] = True
+    return z, mask
+
+
+def light_blues() -> ListedColormap:
+    """"Blues" without its near-white end, so that z = 0 stays distinguishable from the
+    white masked (test) pixels: light blue for small z to dark blue for large z."""
+    base = colormaps[style.DATASET_CMAP]
+    cmap = ListedColormap(base(np.linspace(0.15, 1.0, 256)), name=f"{style.DATASET_CMAP}_light")
+    return cmap.with_extremes(bad="white")
+
+
+def fig4(dataset_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike,
+         fraction: float | None = 0.5) -> Figure:
+    """One image per task; a second row with the test pixels at `fraction` masked white."""
+    n = check_lengths(dataset_paths=dataset_paths, titles=titles)
+    nrows = 1 if fraction is None else 2
+    cmap = light_blues()
+    with figure_style():
+        fig, axes = new_figure(nrows, n, panel_width=3.4, panel_height=3.2)
+        tables = []
+        for col, (path, title) in enumerate(zip(dataset_paths, titles)):
+            z, mask = load_image(path, fraction)
+            p = z.shape[0]
+            extent = (-0.5, p - 0.5, -0.5, p - 0.5)
+            images = [np.ma.masked_less(z, 0)]
+            row_titles = [title]
+            if fraction is not None:
+                images.append(np.ma.masked_where(mask | (z < 0), z))
+                row_titles.append(f"{title}, train {fraction_label(fraction)}")
+            for row, (image, row_title) in enumerate(zip(images, row_titles)):
+                ax = axes[row, col]
+                im = ax.imshow(image.T, origin="lower", cmap=cmap, vmin=0, vmax=p - 1,
+                               extent=extent, interpolation="nearest")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_xlabel("x")
+                ax.set_ylabel("y")
+                ax.set_title(row_title)
+            fig.colorbar(im, ax=list(axes[:, col]), label="z", shrink=0.6, aspect=30)
+            xs, ys = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+            tables.append(tag_panel(pd.DataFrame({"x": xs.ravel(), "y": ys.ravel(), "z": z.ravel(),
+                                                  "is_test": mask.ravel()}),
+                                    panel_letter(col), title))
+        save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
+    return fig

@@ -1,0 +1,170 @@
+"""Derived numbers of each landscape against its AdamW run (spec 5.12 (i)-(iii), 8 #6-7).
+
+Definitions. x columns are the landscape's ln L_train bins; y*(x) is the
+max-entropy curve (the centre of the highest-entropy visited bin of the column
+with accuracy in [0, 1], as drawn in Figures 1-2); A(x) is the mean smoothed
+test accuracy of the AdamW run over the logged steps whose ln L_train falls in
+column x. Memorisation is the first logged step with train_acc >= 0.99; the
+*region* is every column at or below the column holding ln L_train at that step.
+If the run never memorises, the region is every column the trajectory visits.
+
+One CSV row per landscape, columns:
+
+- name: the label given for the landscape.
+- landscape, metrics: the input paths.
+- memorised: whether the AdamW run reached train_acc >= 0.99.
+- mem_step, x_mem: the memorisation step and ln L_train there (NaN if never).
+- n_columns: region columns where both y*(x) and A(x) exist (those (i)-(ii) use).
+- region_x_lo, region_x_hi: the x range (bin edges) those columns span.
+- advantage_mean, advantage_max: mean and max over those columns of the
+  high-entropy advantage Δ(x) = y*(x) − A(x) (accuracy units).
+- advantage_max_x: the column centre where Δ is largest.
+- barrier_max_depth: entropy-barrier test. In each of those columns take S(y)
+  over the bins from A(x)'s bin to y*(x)'s bin (inclusive, unvisited bins
+  skipped; the endpoints are the first and last visited bins of that range);
+  the depth is max(0, min(endpoint S) − min(interior S)), i.e. how far an
+  interior minimum dips below the lower endpoint, 0 with no interior bins.
+  Reported: the largest depth over the columns (entropy units, k_B = 1).
+- barrier_x: the column centre of the deepest barrier (NaN when depth is 0).
+- barrier_gap_columns: columns whose A-to-y* range contains unvisited bins
+  (a gap may hide a barrier the landscape never sampled).
+- continuity_max_jump: largest |y*(x_{i+1}) − y*(x_i)| over adjacent region
+  columns that both have y* (accuracy units); a first-order transition shows
+  as a jump.
+- continuity_x: the bin edge between the two columns of the largest jump.
+- continuity_pairs: number of adjacent column pairs compared.
+- noise_mean_abs_dS: the last finite convergence/mean_abs_dS of the landscape
+  (segment-to-segment noise scale to compare barrier depths with; NaN if absent).
+- epochs_per_walker, walkers: from the landscape's attributes (NaN if absent).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from grokglass.figures.common import (ACCURACY_WINDOW, Landscape, PathLike, bin_index,
+                                      check_lengths, column_means, load_landscape, load_metrics,
+                                      max_entropy_curve, write_csv)
+
+MEMORISATION_ACC = 0.99
+SUMMARY_COLUMNS = (
+    "name", "landscape", "metrics", "memorised", "mem_step", "x_mem", "n_columns",
+    "region_x_lo", "region_x_hi", "advantage_mean", "advantage_max", "advantage_max_x",
+    "barrier_max_depth", "barrier_x", "barrier_gap_columns", "continuity_max_jump",
+    "continuity_x", "continuity_pairs", "noise_mean_abs_dS", "epochs_per_walker", "walkers",
+)
+
+
+def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> tuple[float, float]:
+    """(step, ln L_train) of the first logged step with train_acc >= threshold; NaNs if never."""
+    hit = np.flatnonzero(metrics["train_acc"].to_numpy(float) >= threshold)
+    if not len(hit):
+        return float("nan"), float("nan")
+    row = metrics.iloc[hit[0]]
+    return float(row["step"]), float(row["ln_train_loss"])
+
+
+def barrier_depth(column: np.ndarray, j_a: int, j_b: int) -> tuple[float, bool]:
+    """Depth of the deepest interior minimum of S between bins j_a and j_b, and whether
+    the range has unvisited (NaN) bins. The reference is the lower visited endpoint."""
+    lo, hi = sorted((int(j_a), int(j_b)))
+    segment = column[lo:hi + 1]
+    finite = np.isfinite(segment)
+    has_gap = bool((~finite).any())
+    values = segment[finite]
+    if len(values) < 3:
+        return 0.0, has_gap
+    reference = min(values[0], values[-1])
+    return float(max(0.0, reference - values[1:-1].min())), has_gap
+
+
+def summarise(landscape: Landscape, metrics: pd.DataFrame,
+              threshold: float = MEMORISATION_ACC) -> dict:
+    """The derived quantities (see the module docstring) of one landscape and AdamW run."""
+    xe, ye, entropy = landscape.x_edges, landscape.y_edges, landscape.entropy
+    xc, yc = landscape.x_centres, landscape.y_centres
+    n_x = len(xc)
+    ystar = max_entropy_curve(entropy, yc, ACCURACY_WINDOW)
+    jstar = bin_index(ystar, ye)
+    ln_loss = metrics["ln_train_loss"].to_numpy(float)
+    adamw, counts = column_means(ln_loss, metrics["test_acc_smooth"].to_numpy(float), xe)
+
+    mem_step, x_mem = memorisation(metrics, threshold)
+    columns = np.arange(n_x)
+    if np.isfinite(x_mem):
+        if x_mem >= xe[-1]:
+            region = np.ones(n_x, dtype=bool)
+        elif x_mem < xe[0]:
+            region = np.zeros(n_x, dtype=bool)
+        else:
+            region = columns <= bin_index([x_mem], xe)[0]
+    else:
+        region = counts > 0
+
+    out = {"memorised": bool(np.isfinite(x_mem)), "mem_step": mem_step, "x_mem": x_mem}
+    nan = float("nan")
+
+    # (i) high-entropy advantage
+    both = region & np.isfinite(ystar) & (counts > 0)
+    idx = np.flatnonzero(both)
+    out["n_columns"] = int(len(idx))
+    if len(idx):
+        delta = ystar[idx] - adamw[idx]
+        best = int(np.argmax(delta))
+        out.update(region_x_lo=float(xe[idx[0]]), region_x_hi=float(xe[idx[-1] + 1]),
+                   advantage_mean=float(delta.mean()), advantage_max=float(delta[best]),
+                   advantage_max_x=float(xc[idx[best]]))
+    else:
+        out.update(region_x_lo=nan, region_x_hi=nan, advantage_mean=nan, advantage_max=nan,
+                   advantage_max_x=nan)
+
+    # (ii) barrier between the AdamW accuracy and y* in each column
+    depth_max, depth_x, gaps = (0.0 if len(idx) else nan), nan, 0
+    n_y = len(yc)
+    for i in idx:
+        j_a = int(np.clip(np.searchsorted(ye, adamw[i], side="right") - 1, 0, n_y - 1))
+        depth, has_gap = barrier_depth(entropy[i], j_a, int(jstar[i]))
+        gaps += has_gap
+        if depth > depth_max:
+            depth_max, depth_x = depth, float(xc[i])
+    out.update(barrier_max_depth=depth_max, barrier_x=depth_x, barrier_gap_columns=int(gaps))
+
+    # (iii) continuity of y* over the low-loss region
+    defined = region & np.isfinite(ystar)
+    pairs = np.flatnonzero(defined[:-1] & defined[1:])
+    if len(pairs):
+        jumps = np.abs(ystar[pairs + 1] - ystar[pairs])
+        k = int(np.argmax(jumps))
+        out.update(continuity_max_jump=float(jumps[k]), continuity_x=float(xe[pairs[k] + 1]),
+                   continuity_pairs=int(len(pairs)))
+    else:
+        out.update(continuity_max_jump=nan, continuity_x=nan, continuity_pairs=0)
+
+    noise = np.asarray(landscape.convergence.get("mean_abs_dS", []), dtype=np.float64).ravel()
+    noise = noise[np.isfinite(noise)]
+    out["noise_mean_abs_dS"] = float(noise[-1]) if len(noise) else nan
+    for key in ("epochs_per_walker", "walkers"):
+        value = landscape.attrs.get(key, nan)
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            out[key] = nan
+    return out
+
+
+def landscape_summary(landscape_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike],
+                      names: Sequence[str], out_csv: PathLike) -> pd.DataFrame:
+    """Write one row of derived quantities per landscape to `out_csv`; return the table."""
+    check_lengths(landscape_paths=landscape_paths, metrics_paths=metrics_paths, names=names)
+    rows = []
+    for lpath, mpath, name in zip(landscape_paths, metrics_paths, names):
+        metrics = load_metrics(mpath, ("step", "ln_train_loss", "test_acc_smooth", "train_acc"))
+        row = {"name": name, "landscape": str(lpath), "metrics": str(mpath)}
+        row.update(summarise(load_landscape(lpath), metrics))
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    write_csv(table, out_csv)
+    return table

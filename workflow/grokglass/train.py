@@ -1,0 +1,183 @@
+"""The training loop: any optimizer of the paper on the one-layer transformer.
+
+A run is a plain dict (built from config.yaml by grokglass.config):
+    task, fraction, model {d_model, n_heads}, optimizer (adamw | adamw_fixed_norm
+    | wand | hybrid | sgld), lr, weight_decay, betas, steps, seed, log_every,
+    slope, and optimizer-specific keys (norm; wand {...}; horizon, alpha_form;
+    temperature).
+Metrics are recorded at every step on the device (no host sync) and checked
+for divergence at each progress line. Row t holds the state before update t,
+so a run of T steps has T + 1 rows (step 0 = initialisation).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from grokglass import metrics as M
+from grokglass.io import atomic_path, pick_device, provenance, torch_save, write_table
+from grokglass.model import Transformer, TransformerConfig
+from grokglass.optim import SGLD, FixedNormAdamW, WanD, WanDAdamWHybrid, rescale_to_norm
+from grokglass.tasks import Split, load_split
+
+METRIC_COLUMNS = ("step", "train_loss", "test_loss", "ln_train_loss", "train_acc", "test_acc",
+                  "train_acc_smooth", "test_acc_smooth", "weight_norm")
+OPTIMIZERS = ("adamw", "adamw_fixed_norm", "wand", "hybrid", "sgld")
+# optimizers whose closure returns ln L_train (they need its gradient) instead of L_train
+LOG_LOSS_OPTIMIZERS = ("wand", "hybrid")
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def wand_kwargs(run: dict) -> dict:
+    """WanD settings of a run (paper 6.3; defaults are the [D] choices of spec 11 #14)."""
+    w = run.get("wand", {})
+    return dict(kT=w.get("kT", 0.5), friction=w.get("friction", 0.5),
+                bias_start=w.get("bias_start", -8.0), bias_strength=w.get("bias_strength", 3000.0),
+                wl_factor=w.get("wl_factor", 20.0), t_rise=w.get("t_wl", 1000.0),
+                t_drop=w.get("t_wl", 1000.0), bin_width=w.get("bin_width", 0.02),
+                gaussian_sigma_bins=w.get("gaussian_sigma_bins", 15.0), seed=run.get("seed", 0))
+
+
+def build_optimizer(run: dict, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    name = run["optimizer"]
+    lr, wd = run["lr"], run.get("weight_decay", 0.0)
+    betas = tuple(run.get("betas", (0.9, 0.98)))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=betas, eps=1e-8)
+    if name == "adamw_fixed_norm":
+        return FixedNormAdamW(params, norm=run["norm"], lr=lr, weight_decay=wd, betas=betas, eps=1e-8)
+    if name == "wand":
+        return WanD(params, lr=lr, **wand_kwargs(run))
+    if name == "hybrid":
+        return WanDAdamWHybrid(params, horizon=run.get("horizon", run["steps"]), lr=lr,
+                               weight_decay=wd, betas=betas,
+                               alpha_form=run.get("alpha_form", "parabola"), **wand_kwargs(run))
+    if name == "sgld":
+        return SGLD(params, lr=lr, temperature=run.get("temperature", 1e-6), weight_decay=wd,
+                    seed=run.get("seed", 0))
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def model_config(run: dict, p: int) -> TransformerConfig:
+    m = run.get("model", {})
+    return TransformerConfig(p=p, d_model=m.get("d_model", 128), n_heads=m.get("n_heads", 4),
+                             d_mlp=m.get("d_mlp"))
+
+
+def _record(model: torch.nn.Module, train_logits: torch.Tensor, split: Split, slope: float,
+            step: int) -> torch.Tensor:
+    with torch.no_grad():
+        train_logits = train_logits.detach()
+        test_logits = model(split.test_inputs)
+        train_loss = M.cross_entropy64(train_logits, split.train_labels)
+        return torch.stack([
+            torch.tensor(float(step), dtype=torch.float64, device=train_logits.device),
+            train_loss,
+            M.cross_entropy64(test_logits, split.test_labels),
+            train_loss.log(),
+            M.accuracy(train_logits, split.train_labels).double(),
+            M.accuracy(test_logits, split.test_labels).double(),
+            M.smoothed_accuracy(train_logits, split.train_labels, slope).double(),
+            M.smoothed_accuracy(test_logits, split.test_labels, slope).double(),
+            M.weight_norm(model.parameters()).to(train_logits.device),
+        ])
+
+
+def train_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split, steps: int,
+                log_loss_closure: bool, slope: float = M.DEFAULT_SLOPE, log_every: int = 100,
+                log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """Full-batch training for `steps` updates; returns the per-step metric columns."""
+    device = split.train_inputs.device
+    rows = torch.zeros(steps + 1, len(METRIC_COLUMNS), dtype=torch.float64, device=device)
+    extra = {"alpha": np.zeros(steps + 1)} if isinstance(optimizer, WanDAdamWHybrid) else {}
+    holder = {}
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(split.train_inputs)
+        loss = M.cross_entropy64(logits, split.train_labels)
+        objective = loss.log() if log_loss_closure else loss
+        objective.backward()
+        holder["logits"] = logits
+        return objective
+
+    started, last_time, last_step = time.perf_counter(), time.perf_counter(), 0
+    for step in range(steps + 1):
+        if step < steps:
+            optimizer.step(closure)
+        else:
+            with torch.no_grad():
+                holder["logits"] = model(split.train_inputs)
+        # the logits are those of the parameters *before* this update: row `step`
+        rows[step] = _record(model, holder["logits"], split, slope, step)
+        if extra:
+            extra["alpha"][step] = optimizer.last_alpha
+        if step % log_every == 0 or step == steps:
+            now = time.perf_counter()
+            rate = (step - last_step) / max(now - last_time, 1e-9)
+            last_time, last_step = now, step
+            r = rows[step].tolist()
+            log(f"step {step:>7d}/{steps}  train_loss {r[1]:.3e}  test_loss {r[2]:.3e}  "
+                f"train_acc {r[4]:.3f}  test_acc {r[5]:.3f}  |theta| {r[8]:.2f}  {rate:.1f} steps/s")
+            if not all(math.isfinite(v) for v in r):
+                columns = _columns(rows[: step + 1], extra, step + 1)
+                raise TrainingDiverged(f"non-finite metrics at step {step} ({dict(zip(METRIC_COLUMNS, r))})",
+                                       columns)
+    log(f"done: {steps} steps in {time.perf_counter() - started:.1f}s")
+    return _columns(rows, extra, steps + 1)
+
+
+def _columns(rows: torch.Tensor, extra: dict, n: int) -> dict[str, np.ndarray]:
+    table = rows.cpu().numpy()
+    columns = {name: table[:, i] for i, name in enumerate(METRIC_COLUMNS)}
+    columns["step"] = columns["step"].astype(np.int64)
+    columns.update({k: v[:n] for k, v in extra.items()})
+    return columns
+
+
+def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
+                 checkpoint_path: str | Path | None = None, device: str = "auto",
+                 log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """Train one configured run and write its metrics table and final checkpoint atomically."""
+    if run["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"run {run.get('name')!r}: unknown optimizer {run['optimizer']!r}; "
+                         f"choose one of {', '.join(OPTIMIZERS)}")
+    device = pick_device(device, log)
+    torch.manual_seed(int(run.get("seed", 0)))
+    split = load_split(data_path, run["fraction"]).to(device)
+    cfg = model_config(run, split.p)
+    model = Transformer(cfg, seed=run.get("seed", 0)).to(device)
+    if run["optimizer"] == "adamw_fixed_norm":
+        rescale_to_norm(model.parameters(), run["norm"])  # step 0 already lies on the shell
+    init_norm = float(M.weight_norm(model.parameters()))
+    log(f"run {run.get('name', '?')}: {run['optimizer']} on {run['task']} (fraction {run['fraction']}, "
+        f"{len(split.train_labels)} train / {len(split.test_labels)} test), d_model {cfg.d_model}, "
+        f"{cfg.n_params():,} parameters, init norm {init_norm:.2f}")
+    optimizer = build_optimizer(run, list(model.parameters()))
+    attrs = provenance(device, run=run, seed=run.get("seed", 0), n_params=cfg.n_params(),
+                       init_norm=init_norm, model=cfg.to_dict())
+    try:
+        columns = train_model(model, optimizer, split, run["steps"],
+                              log_loss_closure=run["optimizer"] in LOG_LOSS_OPTIMIZERS,
+                              slope=run.get("slope", M.DEFAULT_SLOPE),
+                              log_every=run.get("log_every", 100), log=log)
+    except TrainingDiverged as err:
+        partial = Path(metrics_path).with_suffix(".diverged.h5")
+        write_table(partial, err.args[1], attrs)
+        raise TrainingDiverged(f"run {run.get('name', '?')} diverged: {err.args[0]}; "
+                               f"metrics so far kept in {partial}") from None
+    write_table(metrics_path, columns, attrs)
+    if checkpoint_path is not None:
+        torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "run": run,
+                    "model_config": cfg.to_dict(), "step": run["steps"], "provenance": attrs},
+                   checkpoint_path)
+    return columns

@@ -1,0 +1,135 @@
+"""Systems the WLMD sampler can explore.
+
+The sampler (grokglass.wlmd.sampler) is model-agnostic: it only needs a
+*system*, an object with
+
+- ``param_shapes() -> dict[name, shape]``: the shape of each parameter tensor
+  of ONE walker (the sampler packs them into one flat buffer per walker);
+- ``init_params(seed) -> dict[name, Tensor]``: one walker's initial parameters
+  (CPU, float32), drawn from a generator seeded with ``seed`` only, so a walker
+  starts the same whichever job or device runs it;
+- ``bounds(scale) -> dict[name, float]``: the half-width b_k of the reflective
+  box of each tensor (spec 5.7);
+- ``observables(params) -> (x, y)``: ``params`` carry a leading walker dim K;
+  x and y are (K,) float64 tensors, differentiable w.r.t. the params. x is the
+  energy coordinate and y the order parameter, both already in grid units.
+  A system meant for a 1-D grid may return any y (it is ignored there).
+
+TransformerSystem is the paper's system (x = ln L_train, y = 10 A_test). The
+toy systems have closed-form densities of states and exist to test the sampler
+(and for users to check a sampler configuration quickly).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from grokglass.metrics import DEFAULT_SLOPE, log_cross_entropy64, smoothed_accuracy
+from grokglass.model import TransformerConfig, init_params, transformer_logits
+from grokglass.tasks import Split
+
+
+class TransformerSystem:
+    """The one-layer transformer on one task split: x = ln CE_train, y = y_scale * A_test.
+
+    Train and test examples go through the network in one forward (the
+    per-token tables of model.transformer_logits are then built once per epoch).
+    """
+
+    def __init__(self, cfg: TransformerConfig, split: Split, slope: float = DEFAULT_SLOPE,
+                 y_scale: float = 10.0, device: torch.device | str = "cpu"):
+        if split.p != cfg.p:
+            raise ValueError(f"model p={cfg.p} does not match the split's p={split.p}")
+        self.cfg = cfg
+        self.slope = float(slope)
+        self.y_scale = float(y_scale)
+        self.device = torch.device(device)
+        split = split.to(self.device)
+        self.n_train = len(split.train_labels)
+        self.tokens = torch.cat([split.train_inputs, split.test_inputs])
+        self.train_labels = split.train_labels
+        self.test_labels = split.test_labels
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self.cfg.shapes()
+
+    def init_params(self, seed: int) -> dict[str, torch.Tensor]:
+        """Nanda's init (spec 2.1) from a CPU generator seeded with `seed`."""
+        return init_params(self.cfg, torch.Generator().manual_seed(int(seed)))
+
+    def bounds(self, scale: float) -> dict[str, float]:
+        """b_k = scale * init std of tensor k (spec 5.7 default, scale = 2).
+
+        The biases start at 0, so they take the std of the weight they add to:
+        b_in like W_in and b_out like W_out, i.e. 1/sqrt(d_model).
+        """
+        std = dict(self.cfg.init_std())
+        std["b_in"] = std["W_in"]
+        std["b_out"] = std["W_out"]
+        return {name: scale * s for name, s in std.items()}
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = transformer_logits(params, self.tokens, self.cfg.n_heads)
+        x = log_cross_entropy64(logits[..., :self.n_train, :], self.train_labels)
+        accuracy = smoothed_accuracy(logits[..., self.n_train:, :], self.test_labels, self.slope)
+        return x, self.y_scale * accuracy.double()
+
+
+class _TwoParameterToy:
+    """Shared parts of the toys: one tensor 'theta' of 2 entries, uniform init in the box."""
+
+    def __init__(self, half_width: float = 1.0, device: torch.device | str = "cpu"):
+        if half_width <= 0:
+            raise ValueError(f"half_width must be > 0, got {half_width}")
+        self.half_width = float(half_width)
+        self.device = torch.device(device)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"theta": (2,)}
+
+    def init_params(self, seed: int) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(int(seed))
+        theta = (2 * torch.rand(2, generator=generator) - 1) * self.half_width
+        return {"theta": theta}
+
+    def bounds(self, scale: float) -> dict[str, float]:
+        """The box |theta_i| <= b is part of the toy's definition; `scale` is ignored."""
+        return {"theta": self.half_width}
+
+
+class BoxSumSystem(_TwoParameterToy):
+    """theta uniform in the square |theta_i| <= b, x = theta_1 + theta_2 (a 1-D system).
+
+    The density of states of x is the triangle 2b - |x| on [-2b, 2b], so
+    S(x) = ln(2b - |x|) + const. y is a constant 0 (use a 1-D grid).
+    """
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = params["theta"].double()
+        x = theta[..., 0] + theta[..., 1]
+        return x, torch.zeros_like(x)
+
+    def entropy(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact S(x) up to a constant (-inf outside [-2b, 2b])."""
+        return torch.log((2 * self.half_width - x.abs()).clamp(min=0))
+
+
+class RotatedSquareSystem(_TwoParameterToy):
+    """theta uniform in the square |theta_i| <= b, (x, y) = (theta_1 + theta_2, theta_1 - theta_2).
+
+    (x, y) is uniform on the diamond |x| + |y| <= 2b, so S is flat inside it.
+    """
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = params["theta"].double()
+        return theta[..., 0] + theta[..., 1], theta[..., 0] - theta[..., 1]
+
+    def inside(self, x: torch.Tensor, y: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+        """Whether (x, y) lies inside the diamond, at least `margin` from its edge (in |x|+|y|)."""
+        return x.abs() + y.abs() <= 2 * self.half_width - margin
+
+
+def n_parameters(system) -> int:
+    return sum(math.prod(shape) for shape in system.param_shapes().values())
