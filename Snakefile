@@ -14,15 +14,16 @@ from snakemake.utils import min_version
 
 min_version("9.20")
 
-# The grokglass package sits in workflow/: importable here and in every job (local, conda
-# or Slurm: the executor exports the environment) even where it was not pip-installed.
 # At paper scale a landscape is a chain of hundreds of segment -> merge jobs; Snakemake
 # resolves the DAG recursively along that chain.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
+# The grokglass package sits in workflow/: importable here, and in every job's shell through
+# the PYTHONPATH set below (local, conda or Slurm), even where it was not pip-installed.
+# (Snakemake formats the prefix like a shell command, hence the doubled braces.)
 PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
 sys.path.insert(0, PACKAGE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_DIR, os.environ.get("PYTHONPATH")]))
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={PACKAGE_DIR}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 
 configfile: "config.yaml"

@@ -63,7 +63,8 @@ def write_landscape(path, entropy, x_edges, y_edges, convergence=None):
             "segment": np.arange(5), "epochs_per_walker": 1000.0 * np.arange(1, 6),
             "mean_abs_dS": np.array([np.nan, 3.0, 0.8, 0.2, 0.05]),
             "maxent_shift_bins": np.array([np.nan, 9.0, 4.0, 2.0, 1.0]),
-            "flatness": np.array([0.1, 0.3, 0.5, 0.7, 0.8])}
+            "flatness": np.array([0.1, 0.3, 0.5, 0.7, 0.8]),
+            "visited_entropy_range": np.array([20.0, 25.0, 28.0, 29.0, 30.0])}
         for key, value in conv.items():
             group.create_dataset(key, data=value)
         set_attrs(h5, {"epochs_per_walker": 5000, "walkers": 2, "segments": 5,
@@ -251,7 +252,8 @@ def test_convergence(inputs, tmp_path):
     assert axes[0].get_xlabel() == "epochs per walker"
     table = assert_outputs(prefix)
     assert list(table.columns) == ["segment", "epochs_per_walker", "mean_abs_dS",
-                                   "maxent_shift_bins", "flatness"]
+                                   "maxent_shift_bins", "flatness", "visited_entropy_range"]
+    assert "1% of S range" in labels_of(axes[0])
 
 
 # ----------------------------------------------------------------------------- landscape summary
@@ -329,3 +331,12 @@ def test_summary_known_answers(tmp_path):
     assert not bool(never_row.memorised) and np.isnan(never_row.x_mem)
     assert never_row.n_columns == 20  # every column the trajectory visits
     assert never_row.continuity_pairs == 19
+
+
+def test_package_exports_functions():
+    import grokglass.figures as figures
+
+    for name in figures.NAMES:
+        assert callable(getattr(figures, name)) and figures.figure_function(name) is getattr(figures, name)
+    with pytest.raises(KeyError):
+        figures.figure_function("fig9")

@@ -13,10 +13,22 @@ import torch
 DEFAULT_SLOPE = 7.0  # smoothed-accuracy slope s of the paper's Algorithm 2
 
 
+def per_example_cross_entropy64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log p(y_i) in float64, accurate even when it is far below float64's epsilon.
+
+    Written as softplus(logsumexp_{k != y}(z_k - z_y)) rather than -log_softmax: the
+    latter computes logsumexp(z) - z_y, which rounds to exactly 0 once the margin
+    exceeds ~37 and would make ln L = -inf.
+    """
+    z = logits.double()
+    index = labels.expand(*z.shape[:-1]).unsqueeze(-1)
+    relative = z - z.gather(-1, index)
+    relative = relative.scatter(-1, index, float("-inf"))  # leave the correct class out
+    return torch.nn.functional.softplus(relative.logsumexp(dim=-1))
+
+
 def cross_entropy64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    log_probs = logits.double().log_softmax(dim=-1)
-    index = labels.expand(*log_probs.shape[:-1]).unsqueeze(-1)
-    return -log_probs.gather(-1, index).squeeze(-1).mean(dim=-1)
+    return per_example_cross_entropy64(logits, labels).mean(dim=-1)
 
 
 def log_cross_entropy64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

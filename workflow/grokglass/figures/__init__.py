@@ -1,28 +1,42 @@
 """Paper figures and derived landscape numbers.
 
-One module per figure; each exposes a function of the same name::
-
-    from grokglass.figures.fig1 import fig1
-    fig1(landscape_paths, metrics_paths, titles, "results/figures/fig1")
+One module per figure; each defines a function of the same name, re-exported
+here so that ``grokglass.figures.fig1`` *is the function* (the CLI calls
+``getattr(grokglass.figures, name)(**kwargs)``). Import a module itself with
+``importlib.import_module("grokglass.figures.fig1")`` if you need it.
 
 Every figure function writes ``<prefix>.pdf``, ``<prefix>.png`` and
 ``<prefix>.csv`` (the plotted numbers) atomically and returns the matplotlib
-Figure. :func:`figure_function` looks one up by name (for the CLI). The
-functions are not re-exported here, so that ``grokglass.figures.fig1`` stays
-the module.
+Figure; :func:`landscape_summary` writes one CSV. :func:`figure_function`
+looks a function up by name.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
+
+from grokglass.figures.fig1 import fig1
+from grokglass.figures.fig2 import fig2
+from grokglass.figures.fig3 import fig3
+from grokglass.figures.fig4 import fig4
+from grokglass.figures.fig5 import fig5
+from grokglass.figures.fig6 import fig6
+from grokglass.figures.fig7 import fig7
+from grokglass.figures.fig8 import fig8
+from grokglass.figures.landscape_summary import landscape_summary
+from grokglass.figures.convergence import convergence
 
 NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
          "landscape_summary", "convergence")
+_FUNCTIONS = {f.__name__: f for f in (fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8,
+                                      landscape_summary, convergence)}
+
+__all__ = [*NAMES, "figure_function"]
 
 
 def figure_function(name: str) -> Callable:
-    """The function `name` of module grokglass.figures.<name>, e.g. 'fig3'."""
-    if name not in NAMES:
-        raise KeyError(f"unknown figure {name!r}; known: {', '.join(NAMES)}")
-    return getattr(importlib.import_module(f"grokglass.figures.{name}"), name)
+    """The figure function called `name`, e.g. 'fig3'."""
+    try:
+        return _FUNCTIONS[name]
+    except KeyError:
+        raise KeyError(f"unknown figure {name!r}; known: {', '.join(NAMES)}") from None

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from grokglass.figures import style
 from grokglass.io import atomic_path, read_metrics
@@ -72,7 +73,7 @@ def output_paths(out_prefix: PathLike) -> dict[str, Path]:
 def write_csv(frame: pd.DataFrame, path: PathLike) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.10g")
+        frame.to_csv(tmp, index=False, float_format="%.8g")
     return path
 
 
@@ -293,6 +294,7 @@ def heatmap_panel(ax, landscape: Landscape, trajectory: pd.DataFrame | None, tit
                 path_effects=_OUTLINE, zorder=4)
 
     ax.set_xlim(xlo, xhi)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     ax.set_ylim(*y_window)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(Y_LABEL)

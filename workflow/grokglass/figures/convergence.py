@@ -2,13 +2,14 @@
 
 Panels vs epochs per walker: (a) mean |dS| between consecutive segments' merged
 landscapes, (b) shift of the max-entropy curve between segments (bins),
-(c) histogram flatness. An axis is logarithmic where that is sensible: all
+(c) histogram flatness. Where the file has `visited_entropy_range`, panel (a)
+also shows 1 % of it (dashed, "1% of S range"), the convergence criterion. An axis is logarithmic where that is sensible: all
 plotted values positive and spanning more than a decade. Missing datasets give
 an empty panel with a note.
 
 CSV (<prefix>.csv): the convergence table as stored, one row per segment:
-segment, epochs_per_walker, mean_abs_dS, maxent_shift_bins, flatness (only
-the columns present in the file).
+segment, epochs_per_walker, mean_abs_dS, maxent_shift_bins, flatness,
+visited_entropy_range (only the columns present in the file).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
 from grokglass.figures.style import figure_style
 
-COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness")
+COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness",
+           "visited_entropy_range")
 PANELS = (("mean_abs_dS", "mean |ΔS| between segments", "(a) entropy change", style.TRAIN_COLOR),
           ("maxent_shift_bins", "max-entropy curve shift (bins)", "(b) y* shift", style.TEST_COLOR),
           ("flatness", "histogram flatness", "(c) flatness", style.EXTRA_COLOR))
@@ -55,8 +57,15 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
                 ax.text(0.5, 0.5, f"no {column}", transform=ax.transAxes, ha="center", va="center")
                 continue
             y = table[column].to_numpy()
-            ax.plot(x, y, marker="o", ms=3, lw=1.2, color=color)
-            if _log_sensible(x):
+            label = "mean |ΔS|" if column == "mean_abs_dS" else ylabel
+            ax.plot(x, y, marker="o", ms=3, lw=1.2, color=color, label=label)
+            if column == "mean_abs_dS" and "visited_entropy_range" in table:
+                reference = 0.01 * table["visited_entropy_range"].to_numpy()
+                ax.plot(x, reference, ls="--", lw=1.0, color=style.ALPHA_COLOR,
+                        label="1% of S range")
+                ax.legend(loc="best", fontsize="small")
+                y = np.concatenate([y, reference])
+            if _log_sensible(np.asarray(x, dtype=np.float64)):
                 ax.set_xscale("log")
             if _log_sensible(y):
                 ax.set_yscale("log")

@@ -82,7 +82,8 @@ class WanD(torch.optim.Optimizer):
 
     def state_dict(self):
         state = super().state_dict()
-        state["wand"] = {"entropy": self.grid.entropy.cpu(), "histogram": self.grid.histogram.cpu(),
+        state["wand"] = {"entropy": self.grid.entropy.detach().cpu().clone(),
+                         "histogram": self.grid.histogram.detach().cpu().clone(),
                          "epoch": self.epoch, "generator": self.generator.get_state(),
                          "grid": self.spec.to_dict(), "schedule": dict(self.schedule)}
         return state

@@ -1,0 +1,120 @@
+"""The Snakemake workflow itself: lint, dry runs at both scales, config errors, and a real
+end-to-end run of `snakemake --profile profiles/local all` in a fresh copy of the repository."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COPY_ITEMS = ["Snakefile", "config.yaml", "workflow", "profiles", "envs"]
+
+
+def snakemake(*args, cwd=REPO, timeout=900):
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    table = output.split("Job stats:")[1]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    counts.pop("total", None)
+    return counts
+
+
+def copy_repo(dest):
+    for item in COPY_ITEMS:
+        src = os.path.join(REPO, item)
+        if os.path.isdir(src):
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dest / item)
+    return dest
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# paper scale (config.yaml as shipped): per-rule job counts, also listed in the README
+PAPER_COUNTS = {"dataset": 3, "train": 23, "wlmd_segment": 6800, "wlmd_merge": 3400,
+                "wlmd_landscape": 6, "figure": 8, "convergence": 6, "landscape_summary": 1, "all": 1}
+
+
+def test_paper_scale_dry_run_through_the_slurm_profile():
+    result = snakemake("--profile", "profiles/slurm", "-n", "--quiet", "rules", "all", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
+
+
+def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
+    base = snakemake("--profile", "profiles/local", "-n", "--quiet", "rules", "all")
+    assert base.returncode == 0, base.stderr[-3000:]
+    before = job_counts(base.stdout + base.stderr)
+    with open(os.path.join(REPO, "config.yaml")) as fh:
+        raw = yaml.safe_load(fh)
+    raw["tasks"]["sub"] = "x - y"
+    raw["fractions"].append(0.3)
+    extra = tmp_path / "extended.yaml"
+    extra.write_text(yaml.safe_dump(raw))
+    result = snakemake("all", "--profile", "profiles/local", "-n", "--quiet", "rules",
+                       "--configfile", str(extra))
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = job_counts(result.stdout + result.stderr)
+    quick = raw["scales"]["quick"]["wlmd"]
+    segments = -(-quick["grokking"]["epochs"] // quick["epochs_per_segment"])
+    groups = -(-quick["walkers"] // quick["walkers_per_job"])
+    assert after["dataset"] == before["dataset"] + 1
+    # adamw_sub, plus AdamW and hybrid runs at 0.3 for both sweeps
+    assert after["train"] == before["train"] + 1 + 2 * 2
+    assert after["wlmd_landscape"] == before["wlmd_landscape"] + 1
+    assert after["wlmd_segment"] == before["wlmd_segment"] + segments * groups
+    assert after["figure"] == before["figure"]  # same figures, more panels
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"split_seed": "abc"}, "config error at split_seed: 'abc' is not of type 'integer'"),
+    ({"fractions": [0.5, 1.5]}, "config error at fractions.1: 1.5 is greater than or equal to the maximum of 1"),
+    ({"tasks": {"evil": "__import__('os').getcwd()"}}, "config error at tasks.evil: task 'evil'"),
+    ({"wand": {"task": "nosuch"}}, "config error at wand.task: 'nosuch' is not a task"),
+])
+def test_config_errors_stop_the_run_with_one_clear_line(tmp_path, override, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(override))
+    result = snakemake("all", "-n", "--configfile", str(path))
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.e2e
+def test_quick_scale_end_to_end(tmp_path):
+    work = copy_repo(tmp_path)
+    result = snakemake("--profile", "profiles/local", "all", cwd=work, timeout=1500)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    figures = work / "results" / "figures"
+    pngs = []
+    for n in range(1, 9):
+        for ext in ("pdf", "png"):
+            path = figures / f"fig{n}.{ext}"
+            assert path.stat().st_size > 1000, path
+        pngs.append((figures / f"fig{n}.png").read_bytes())
+    assert len(set(pngs)) == 8  # distinct figures
+    assert (figures / "landscape_summary.csv").stat().st_size > 0
+    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w16", "shell_w24", "shell_w32"):
+        with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
+            entropy = h5["entropy"][()]
+            assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
+            assert np.nanmin(entropy) == 0.0 and np.isnan(entropy).any()
+            assert "torch_version" in h5.attrs
+        assert (figures / f"convergence_{landscape}.png").exists()
+    report = snakemake("--profile", "profiles/local", "--report", "results/report.html", cwd=work)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (work / "results" / "report.html").stat().st_size > 10_000

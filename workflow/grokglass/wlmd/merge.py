@@ -1,0 +1,297 @@
+"""Merge one WLMD segment: average the walkers' learned entropies into the shared landscape.
+
+Between segments the shared landscape becomes the element-wise MEAN of every
+walker's learned entropy S_k - S_bias over all groups (spec 5.10, the paper's
+"average entropy of all processes"). The merge also sums this segment's visit
+histograms, keeps a cumulative histogram and appends convergence figures of
+merit (spec 5.11). After the last segment it also writes the final landscape.
+
+All 2-D arrays are indexed entropy[i_x, j_y]: axis 0 is x = ln L_train, axis 1
+is y (grid units, y_scale * A_test, in merged.h5; accuracy in landscape.h5).
+
+merged.h5 (one per segment):
+    mean_entropy          (n_x, n_y) float64  S_bar, bias removed (the next segment's start)
+    histogram             (n_x, n_y)          this segment's visits, summed over walkers
+    cumulative_histogram  (n_x, n_y)          all segments so far
+    walker_entropy        (K, n_x, n_y)       each walker's learned entropy (sorted by walker id)
+    walker_ids            (K,)
+    x_edges (n_x+1,), y_edges (n_y+1,)        grid units
+    convergence/          1-D datasets, one row per segment so far: segment,
+                          epochs_per_walker, mean_abs_dS, maxent_shift_bins, flatness,
+                          visited_entropy_range
+    attrs: segment, epochs_per_walker, walkers, grid (json), sampler (json), spec (json),
+           provenance
+
+landscape.h5 (last segment only):
+    entropy         (n_x, n_y) float64  S_bar - min over visited bins (so the minimum is 0),
+                                        NaN where unvisited (visited: cumulative histogram > 0
+                                        or S_bar > 1e-4)
+    histogram       (n_x, n_y)          cumulative visits
+    walker_entropy  (K, n_x, n_y)       raw learned entropies per walker
+    max_entropy_y   (n_x,)              y*(x) in accuracy units (NaN for unvisited columns)
+    x_edges (ln L units), y_edges (accuracy units = grid y / y_scale)
+    convergence/    as in merged.h5
+    attrs: epochs_per_walker, walkers, segments, seed, y_scale, sampler (json), grid (json),
+           spec (json), provenance (package/torch versions, sampling device)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from grokglass.io import atomic_path, get_attr_json, provenance, set_attrs
+from grokglass.wlmd.segment import (add_spec_arguments, check_spec, grid_spec, load_spec,
+                                    sampler_settings, spec_difference, y_scale)
+
+VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
+CONVERGENCE_COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness",
+                       "visited_entropy_range")
+
+
+class MergeError(ValueError):
+    """Inputs that do not belong to the same landscape segment."""
+
+
+# ----- landscape helpers (shared with the figures) --------------------------------------------
+def visited_mask(entropy: np.ndarray, histogram: np.ndarray | None = None) -> np.ndarray:
+    """Bins the sampler has reached: histogram > 0 or learned entropy > 1e-4."""
+    visited = np.asarray(entropy) > VISITED_ENTROPY
+    if histogram is not None:
+        visited |= np.asarray(histogram) > 0
+    return visited
+
+
+def shifted_entropy(entropy: np.ndarray, visited: np.ndarray) -> np.ndarray:
+    """entropy - min over visited bins, NaN elsewhere (the paper's display convention)."""
+    out = np.full(entropy.shape, np.nan)
+    if visited.any():
+        out[visited] = entropy[visited] - entropy[visited].min()
+    return out
+
+
+def max_entropy_index(entropy: np.ndarray) -> np.ndarray:
+    """Per x column (axis 0), the y index of the largest finite entropy; NaN where none is finite."""
+    entropy = np.asarray(entropy, dtype=np.float64)
+    finite = np.isfinite(entropy)
+    filled = np.where(finite, entropy, -np.inf)
+    index = filled.argmax(axis=1).astype(np.float64)
+    index[~finite.any(axis=1)] = np.nan
+    return index
+
+
+def max_entropy_curve(entropy: np.ndarray, y_centres: np.ndarray) -> np.ndarray:
+    """The equilibrium curve y*(x) = argmax_y S(x, y) (spec 5.12).
+
+    entropy: (n_x, n_y) with NaN in unvisited bins; y_centres: (n_y,). Returns
+    (n_x,) y values, NaN for columns without any visited bin.
+    """
+    index = max_entropy_index(entropy)
+    curve = np.full(index.shape, np.nan)
+    defined = np.isfinite(index)
+    curve[defined] = np.asarray(y_centres)[index[defined].astype(np.int64)]
+    return curve
+
+
+# ----- convergence (spec 5.11) --------------------------------------------------------------------
+def convergence_row(mean_entropy: np.ndarray, visited: np.ndarray, histogram: np.ndarray,
+                    previous_entropy: np.ndarray | None, previous_visited: np.ndarray | None) -> dict:
+    """Figures of merit of this segment's landscape against the previous segment's.
+
+    mean_abs_dS: mean |S_new - S_old| over bins visited in both, each map shifted by
+        its minimum over those bins; maxent_shift_bins: median over columns of
+        |y*_new - y*_old| in bins; flatness: min/mean of this segment's histogram over
+        the bins it visited; visited_entropy_range: max - min of S over visited bins
+        (the 1 % convergence criterion compares mean_abs_dS to it).
+    """
+    row = {"mean_abs_dS": np.nan, "maxent_shift_bins": np.nan}
+    visited_this_segment = histogram > 0
+    row["flatness"] = (float(histogram[visited_this_segment].min() / histogram[visited_this_segment].mean())
+                       if visited_this_segment.any() else np.nan)
+    row["visited_entropy_range"] = (float(np.ptp(mean_entropy[visited])) if visited.any() else np.nan)
+    if previous_entropy is None:
+        return row
+    common = visited & previous_visited
+    if common.any():
+        new = mean_entropy[common] - mean_entropy[common].min()
+        old = previous_entropy[common] - previous_entropy[common].min()
+        row["mean_abs_dS"] = float(np.abs(new - old).mean())
+    shift = np.abs(max_entropy_index(shifted_entropy(mean_entropy, visited))
+                   - max_entropy_index(shifted_entropy(previous_entropy, previous_visited)))
+    if np.isfinite(shift).any():
+        row["maxent_shift_bins"] = float(np.nanmedian(shift))
+    return row
+
+
+# ----- reading and checking inputs ---------------------------------------------------------------
+def _first_difference(a: dict, b: dict) -> str | None:
+    for key in sorted(set(a) | set(b)):
+        if json.dumps(a.get(key), sort_keys=True) != json.dumps(b.get(key), sort_keys=True):
+            return key
+    return None
+
+
+def _check_same(path, what: str, found: dict, expected: dict) -> None:
+    key = _first_difference(found, expected)
+    if key is not None:
+        raise MergeError(f"{path}: {what} differs in key {key!r}: file has {found.get(key)!r}, "
+                         f"the landscape spec gives {expected.get(key)!r}")
+
+
+def _read_group_file(path, spec: dict, segment: int) -> dict:
+    with h5py.File(path, "r") as h5:
+        _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
+        _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+        file_segment = int(h5.attrs["segment"])
+        if file_segment != segment:
+            raise MergeError(f"{path}: entropy file is of segment {file_segment}, merging segment {segment}")
+        key = spec_difference(get_attr_json(h5, "spec"), spec)
+        if key is not None:
+            raise MergeError(f"{path}: made with a different landscape spec (key {key!r})")
+        return {
+            "path": str(path),
+            "walker_ids": h5["walker_ids"][()].astype(np.int64),
+            "learned_entropy": h5["learned_entropy"][()],
+            "histogram": h5["histogram"][()],
+            "device": h5.attrs.get("device", "unknown"),
+        }
+
+
+def _check_walker_sets(groups: list[dict], walkers: int) -> None:
+    owner: dict[int, str] = {}
+    for group in groups:
+        for walker in group["walker_ids"].tolist():
+            if walker in owner:
+                raise MergeError(f"{group['path']}: walker {walker} also appears in {owner[walker]}")
+            owner[walker] = group["path"]
+    missing = sorted(set(range(walkers)) - set(owner))
+    extra = sorted(set(owner) - set(range(walkers)))
+    if missing or extra:
+        raise MergeError(f"walker sets disagree with the spec's {walkers} walkers: missing {missing}, "
+                         f"unexpected {extra} (inputs: {[g['path'] for g in groups]})")
+
+
+def _read_previous(path, spec: dict, segment: int) -> dict:
+    with h5py.File(path, "r") as h5:
+        _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
+        _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+        if int(h5.attrs["segment"]) != segment - 1:
+            raise MergeError(f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, "
+                             f"expected {segment - 1}")
+        return {
+            "mean_entropy": h5["mean_entropy"][()],
+            "cumulative_histogram": h5["cumulative_histogram"][()],
+            "convergence": {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS},
+        }
+
+
+# ----- the merge ----------------------------------------------------------------------------------
+def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=None, out_merged=None,
+                  out_landscape=None, log=print) -> dict:
+    """Merge the groups' entropy files of `segment`; write merged.h5 (and landscape.h5).
+
+    Returns the convergence row of this segment.
+    """
+    check_spec(spec)
+    if out_merged is None:
+        raise ValueError("out_merged is required")
+    if segment > 0 and prev_merged is None:
+        raise MergeError(f"segment {segment} needs the merged file of segment {segment - 1}")
+    if segment == 0 and prev_merged is not None:
+        raise MergeError("segment 0 has no previous merged file")
+    if not entropy_paths:
+        raise MergeError("no entropy files to merge")
+    grid = grid_spec(spec)
+    groups = [_read_group_file(path, spec, segment) for path in entropy_paths]
+    _check_walker_sets(groups, int(spec["walkers"]))
+
+    walker_ids = np.concatenate([g["walker_ids"] for g in groups])
+    order = np.argsort(walker_ids)
+    walker_entropy = np.concatenate([g["learned_entropy"] for g in groups])[order]
+    mean_entropy = walker_entropy.mean(axis=0)  # the paper's mean over all processes
+    histogram = np.sum([g["histogram"].sum(axis=0) for g in groups], axis=0)
+
+    previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
+    cumulative = histogram + (previous["cumulative_histogram"] if previous else 0.0)
+    visited = visited_mask(mean_entropy, cumulative)
+    previous_visited = (visited_mask(previous["mean_entropy"], previous["cumulative_histogram"])
+                        if previous else None)
+    epochs_per_walker = (segment + 1) * int(spec["epochs_per_segment"])
+    row = convergence_row(mean_entropy, visited, histogram,
+                          previous["mean_entropy"] if previous else None, previous_visited)
+    row.update(segment=segment, epochs_per_walker=epochs_per_walker)
+    convergence = {name: np.append(previous["convergence"][name] if previous else np.array([]), row[name])
+                   for name in CONVERGENCE_COLUMNS}
+    for name in ("segment", "epochs_per_walker"):
+        convergence[name] = convergence[name].astype(np.int64)
+
+    settings = sampler_settings(spec)
+    sampling_device = str(groups[0]["device"])
+    attrs = {"segment": segment, "epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
+             "grid": grid.to_dict(), "sampler": settings.to_dict(), "spec": spec}
+    attrs.update(provenance(sampling_device=sampling_device, inputs=[g["path"] for g in groups],
+                            prev_merged=str(prev_merged) if prev_merged else None))
+    x_edges, y_edges = grid.edges(0).numpy(), grid.edges(1).numpy()
+
+    with atomic_path(out_merged) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("mean_entropy", data=mean_entropy)
+        h5.create_dataset("histogram", data=histogram)
+        h5.create_dataset("cumulative_histogram", data=cumulative)
+        h5.create_dataset("walker_entropy", data=walker_entropy)
+        h5.create_dataset("walker_ids", data=walker_ids[order])
+        h5.create_dataset("x_edges", data=x_edges)
+        h5.create_dataset("y_edges", data=y_edges)
+        _write_convergence(h5, convergence)
+        set_attrs(h5, attrs)
+    log(f"wlmd merge {spec.get('name', '?')}: segment {segment}, {len(walker_ids)} walkers, "
+        f"{epochs_per_walker} epochs/walker, visited bins {int(visited.sum())}, "
+        f"mean |dS| {row['mean_abs_dS']:.4g}, max-entropy shift {row['maxent_shift_bins']:.3g} bins, "
+        f"flatness {row['flatness']:.3g}")
+
+    if out_landscape is not None:
+        scale = y_scale(spec)
+        entropy = shifted_entropy(mean_entropy, visited)
+        y_centres = 0.5 * (y_edges[1:] + y_edges[:-1]) / scale
+        landscape_attrs = {"epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
+                           "segments": segment + 1, "seed": int(spec["seed"]), "y_scale": scale,
+                           "sampler": settings.to_dict(), "grid": grid.to_dict(), "spec": spec,
+                           "axis_order": "entropy[i_x, j_y]: x = ln L_train, y = smoothed test accuracy"}
+        landscape_attrs.update(provenance(device=None, sampling_device=sampling_device))
+        with atomic_path(out_landscape) as tmp, h5py.File(tmp, "w") as h5:
+            h5.create_dataset("entropy", data=entropy)
+            h5.create_dataset("histogram", data=cumulative)
+            h5.create_dataset("walker_entropy", data=walker_entropy)
+            h5.create_dataset("max_entropy_y", data=max_entropy_curve(entropy, y_centres))
+            h5.create_dataset("x_edges", data=x_edges)
+            h5.create_dataset("y_edges", data=y_edges / scale)
+            _write_convergence(h5, convergence)
+            set_attrs(h5, landscape_attrs)
+        log(f"wlmd merge {spec.get('name', '?')}: wrote the final landscape {out_landscape}")
+    return row
+
+
+def _write_convergence(h5: h5py.File, convergence: dict) -> None:
+    group = h5.create_group("convergence")
+    for name in CONVERGENCE_COLUMNS:
+        group.create_dataset(name, data=convergence[name])
+
+
+# ----- CLI -------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `python -m grokglass wlmd-merge`."""
+    add_spec_arguments(parser)
+    parser.add_argument("--inputs", nargs="+", required=True, help="the groups' entropy files of the segment")
+    parser.add_argument("--prev-merged", help="merged.h5 of the previous segment (segments > 0)")
+    parser.add_argument("--out", required=True, help="where to write this segment's merged.h5")
+    parser.add_argument("--landscape", help="also write the final landscape.h5 here (last segment)")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec_json, args.spec_file)
+    merge_segment(spec, args.segment, [Path(p) for p in args.inputs], args.prev_merged, args.out,
+                  args.landscape, log=lambda line: print(line, flush=True))
+    return 0
