@@ -52,7 +52,7 @@ def test_wand_force_points_down_in_the_bias_region():
         for p in group["params"]:
             opt.state[p]["velocity"].zero_()
     closure = _quadratic_closure(theta, torch.zeros(10))
-    x0 = float(closure())
+    x0 = float(closure().detach())
     opt.step(closure)
     assert float(closure()) < x0
 

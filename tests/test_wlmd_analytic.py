@@ -7,11 +7,21 @@ Gaussian sigma of one bin, WL factor rising over 100 epochs and decaying as 1/t
 after 3000-5000, dt = 0.05 with friction 0.1 (the box is crossed in ~100 epochs).
 """
 
+import pytest
 import torch
 
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
 from grokglass.wlmd.systems import BoxSumSystem, RotatedSquareSystem
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two-parameter systems run fastest on one thread; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_box_sum_entropy_is_log_triangle():
@@ -21,8 +31,6 @@ def test_box_sum_entropy_is_log_triangle():
     widths (0.3) inside x = +-2, where S spans ~1.9. Measured for seeds 0-2: RMS
     0.02-0.04 (single walkers ~0.13); 16 walkers x 15000 epochs, ~5 s.
     """
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
     system = BoxSumSystem(half_width=1.0)
     spec = GridSpec(lows=(-2.2,), highs=(2.2,), bin_width=0.1, bias_strength=0.0,
                     gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
@@ -51,7 +59,6 @@ def test_rotated_square_entropy_is_flat():
     least 0.6 (3 Gaussian widths) inside the diamond (~100 bins); all of them visited.
     Measured for seeds 0-2: std 0.017-0.020; 16 walkers x 12000 epochs, ~5 s.
     """
-    torch.set_num_threads(1)
     system = RotatedSquareSystem(half_width=1.0)
     spec = GridSpec(lows=(-2.4, -2.4), highs=(2.4, 2.4), bin_width=0.2, bias_strength=0.0,
                     gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
@@ -76,7 +83,6 @@ def test_shared_every_step_matches_the_per_walker_mean():
 
     Same tolerance as above (RMS < 0.15); measured 0.05-0.065 for seeds 0-2 (8 walkers x 10000 epochs).
     """
-    torch.set_num_threads(1)
     system = BoxSumSystem(half_width=1.0)
     spec = GridSpec(lows=(-2.2,), highs=(2.2,), bin_width=0.1, bias_strength=0.0,
                     gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)

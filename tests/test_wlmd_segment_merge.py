@@ -16,6 +16,15 @@ from grokglass.wlmd.merge import MergeError, max_entropy_curve, merge_segment
 from grokglass.wlmd.segment import group_walker_ids, run_segment
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster (and steadier on a busy machine) on one thread; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def quiet(line):
     pass
 
@@ -122,6 +131,7 @@ def test_interrupted_segment_leaves_no_output(dataset, tmp_path, monkeypatch):
 
     monkeypatch.setattr(segment_module, "run_epochs", run_then_die)
     out = tmp_path / "out"
+    out.mkdir()
     with pytest.raises(KeyboardInterrupt):
         run_segment(make_spec(dataset), 0, 0, None, None, out / "s.state", out / "e.h5", device="cpu", log=quiet)
     assert list(out.iterdir()) == []  # neither output nor a temporary file
@@ -260,6 +270,13 @@ def test_cli_entry_points(dataset, tmp_path, capsys):
                               "--out", str(tmp_path / "m.h5"), "--landscape", str(tmp_path / "l.h5")])
     assert merge_module.run(args) == 0
     assert (tmp_path / "l.h5").exists()
+    # the separate wlmd-landscape command writes the same landscape from merged.h5
+    parser = argparse.ArgumentParser()
+    merge_module.landscape_command.add_arguments(parser)
+    args = parser.parse_args(["--spec-json", json.dumps(spec), "--merged", str(tmp_path / "m.h5"),
+                              "--out", str(tmp_path / "l2.h5")])
+    assert merge_module.landscape_command.run(args) == 0
+    assert_same_datasets(tmp_path / "l.h5", tmp_path / "l2.h5")
 
 
 def test_max_entropy_curve():

@@ -6,8 +6,9 @@ times run_epochs with the device synchronised before and after, and prints
 walker-epochs/s and the achieved TFLOP/s.
 
 FLOP count (multiply-add = 2 FLOPs) of one walker's forward through
-model.transformer_logits, with d = d_model, V = p + 1, m = d_mlp, n = p^2
-examples (train and test go through one forward):
+model.transformer_logits, with d = d_model, V = p + 1, m = d_mlp, n = the
+examples of one forward (train and test together, each padded to a multiple
+of 64 by TransformerSystem: 4608 instead of 4489 at p = 67):
 
     tables (once per forward):  K and V tables 2 * (3 V d^2 * 2), Q table V d^2 * 2
                                 = 14 V d^2
@@ -78,7 +79,7 @@ def bench_wlmd(walkers: int, epochs: int = 200, warmup: int = 20, p: int = 67, d
     run_epochs(system, grid, state, settings, epochs)
     _synchronise(device)
     elapsed = time.perf_counter() - started
-    n_examples = len(system.tokens)
+    n_examples = system.n_examples
     rate = walkers * epochs / elapsed
     result = {
         "device": str(device), "walkers": walkers, "epochs": epochs, "p": p, "d_model": d_model,
@@ -106,11 +107,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--constraint", choices=["bounds", "shell", "none"], default="bounds")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n]")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.walkers < 1 or args.epochs < 1:
         raise SystemExit("bench: --walkers and --epochs must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     bench_wlmd(args.walkers, epochs=args.epochs, warmup=args.warmup, p=args.p, d_model=args.d_model,
                fraction=args.fraction, device=args.device, tf32=args.tf32, constraint=args.constraint,
                log=lambda line: print(line, flush=True))

@@ -19,6 +19,7 @@ COMMANDS = {
     "figure": ("grokglass.cli_commands", "figure"),
     "wlmd-segment": ("grokglass.wlmd.segment", None),
     "wlmd-merge": ("grokglass.wlmd.merge", None),
+    "wlmd-landscape": ("grokglass.wlmd.merge", "landscape_command"),
     "bench": ("grokglass.bench", None),
 }
 

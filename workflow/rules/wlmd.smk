@@ -23,7 +23,8 @@ rule wlmd_segment:
     shell:
         "python -m grokglass wlmd-segment --spec-json {params.spec} --segment {wildcards.seg}"
         " --group {wildcards.group} {params.prev} --out-state {output.state}"
-        " --out-entropy {output.entropy} --device {params.device} > {log} 2>&1"
+        " --out-entropy {output.entropy} --device {params.device} --threads {threads}"
+        " > {log} 2>&1"
 
 
 rule wlmd_merge:

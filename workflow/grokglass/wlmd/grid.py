@@ -93,10 +93,9 @@ class EntropyGrid:
         self.entropy = self.bias.expand(n_walkers, *spec.shape).clone()  # S = S_bias + learned part
         self.histogram = torch.zeros(n_walkers, *spec.shape, dtype=torch.float64, device=self.device)
         self._strides = torch.tensor(_strides(spec.shape), device=self.device)
-        # Small constant tensors built once: creating them per call from Python lists would
-        # copy host -> device, and such a copy synchronises the CUDA stream every epoch.
-        self._lows = torch.tensor(spec.lows, dtype=torch.float64, device=self.device)
-        self._shape = torch.tensor(spec.shape, device=self.device)
+        # Small constant tensors, built once per device: creating them per call from Python
+        # lists copies host -> device, and that copy synchronises the CUDA stream every epoch.
+        self._constant_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._patch_offsets, self._patch_values = self._gaussian_patch()
 
     # ----- construction -------------------------------------------------------------
@@ -120,10 +119,12 @@ class EntropyGrid:
         return offsets, values / values.sum()
 
     def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lows, shape) as tensors on `device` (cached ones when it is the grid's device)."""
-        if device == self.device:
-            return self._lows, self._shape
-        return self._lows.to(device), self._shape.to(device)
+        """(lows, shape) as tensors on `device`, cached (keyed by e.g. 'cuda:0')."""
+        key = str(device)
+        if key not in self._constant_cache:
+            self._constant_cache[key] = (torch.tensor(self.spec.lows, dtype=torch.float64, device=device),
+                                         torch.tensor(self.spec.shape, device=device))
+        return self._constant_cache[key]
 
     # ----- state ----------------------------------------------------------------------
     def load_learned(self, learned: torch.Tensor) -> None:

@@ -22,7 +22,8 @@ merged.h5 (one per segment):
     attrs: segment, epochs_per_walker, walkers, grid (json), sampler (json), spec (json),
            provenance
 
-landscape.h5 (last segment only):
+landscape.h5 (written from the last merged.h5, by merge_segment(out_landscape=...) or by
+`python -m grokglass wlmd-landscape`, i.e. write_landscape / landscape_command):
     entropy         (n_x, n_y) float64  S_bar - min over visited bins (so the minimum is 0),
                                         NaN where unvisited (visited: cumulative histogram > 0
                                         or S_bar > 1e-4)
@@ -45,7 +46,7 @@ import h5py
 import numpy as np
 
 from grokglass.io import atomic_path, get_attr_json, provenance, set_attrs
-from grokglass.wlmd.segment import (add_spec_arguments, check_spec, grid_spec, load_spec,
+from grokglass.wlmd.segment import (add_spec_arguments, check_spec, grid_spec, load_spec, plain_spec,
                                     sampler_settings, spec_difference, y_scale)
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
@@ -196,6 +197,7 @@ def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=Non
 
     Returns the convergence row of this segment.
     """
+    spec = plain_spec(spec)
     check_spec(spec)
     if out_merged is None:
         raise ValueError("out_merged is required")
@@ -253,25 +255,49 @@ def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=Non
         f"flatness {row['flatness']:.3g}")
 
     if out_landscape is not None:
-        scale = y_scale(spec)
-        entropy = shifted_entropy(mean_entropy, visited)
-        y_centres = 0.5 * (y_edges[1:] + y_edges[:-1]) / scale
-        landscape_attrs = {"epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
-                           "segments": segment + 1, "seed": int(spec["seed"]), "y_scale": scale,
-                           "sampler": settings.to_dict(), "grid": grid.to_dict(), "spec": spec,
-                           "axis_order": "entropy[i_x, j_y]: x = ln L_train, y = smoothed test accuracy"}
-        landscape_attrs.update(provenance(device=None, sampling_device=sampling_device))
-        with atomic_path(out_landscape) as tmp, h5py.File(tmp, "w") as h5:
-            h5.create_dataset("entropy", data=entropy)
-            h5.create_dataset("histogram", data=cumulative)
-            h5.create_dataset("walker_entropy", data=walker_entropy)
-            h5.create_dataset("max_entropy_y", data=max_entropy_curve(entropy, y_centres))
-            h5.create_dataset("x_edges", data=x_edges)
-            h5.create_dataset("y_edges", data=y_edges / scale)
-            _write_convergence(h5, convergence)
-            set_attrs(h5, landscape_attrs)
-        log(f"wlmd merge {spec.get('name', '?')}: wrote the final landscape {out_landscape}")
+        write_landscape(spec, out_merged, out_landscape, log=log)
     return row
+
+
+def write_landscape(spec: dict, merged_path, out_landscape, log=print) -> None:
+    """The final landscape.h5 (module docstring) from a segment's merged.h5."""
+    spec = plain_spec(spec)
+    check_spec(spec)
+    grid = grid_spec(spec)
+    settings = sampler_settings(spec)
+    with h5py.File(merged_path, "r") as h5:
+        _check_same(merged_path, "grid spec", get_attr_json(h5, "grid"), grid.to_dict())
+        _check_same(merged_path, "sampler settings", get_attr_json(h5, "sampler"), settings.to_dict())
+        segment = int(h5.attrs["segment"])
+        epochs_per_walker = int(h5.attrs["epochs_per_walker"])
+        sampling_device = h5.attrs.get("sampling_device", "unknown")
+        mean_entropy = h5["mean_entropy"][()]
+        cumulative = h5["cumulative_histogram"][()]
+        walker_entropy = h5["walker_entropy"][()]
+        convergence = {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS}
+    if segment != int(spec["segments"]) - 1:
+        log(f"wlmd landscape {spec.get('name', '?')}: note: {merged_path} is segment {segment}, "
+            f"the landscape has {spec['segments']} segments (writing a partial landscape)")
+    scale = y_scale(spec)
+    entropy = shifted_entropy(mean_entropy, visited_mask(mean_entropy, cumulative))
+    y_edges = grid.edges(1).numpy() / scale
+    y_centres = 0.5 * (y_edges[1:] + y_edges[:-1])
+    attrs = {"epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
+             "segments": segment + 1, "seed": int(spec["seed"]), "y_scale": scale,
+             "sampler": settings.to_dict(), "grid": grid.to_dict(), "spec": spec,
+             "axis_order": "entropy[i_x, j_y]: x = ln L_train, y = smoothed test accuracy"}
+    attrs.update(provenance(device=None, sampling_device=sampling_device, merged=str(merged_path)))
+    with atomic_path(out_landscape) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("entropy", data=entropy)
+        h5.create_dataset("histogram", data=cumulative)
+        h5.create_dataset("walker_entropy", data=walker_entropy)
+        h5.create_dataset("max_entropy_y", data=max_entropy_curve(entropy, y_centres))
+        h5.create_dataset("x_edges", data=grid.edges(0).numpy())
+        h5.create_dataset("y_edges", data=y_edges)
+        _write_convergence(h5, convergence)
+        set_attrs(h5, attrs)
+    log(f"wlmd landscape {spec.get('name', '?')}: {epochs_per_walker} epochs/walker, "
+        f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}")
 
 
 def _write_convergence(h5: h5py.File, convergence: dict) -> None:
@@ -288,6 +314,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prev-merged", help="merged.h5 of the previous segment (segments > 0)")
     parser.add_argument("--out", required=True, help="where to write this segment's merged.h5")
     parser.add_argument("--landscape", help="also write the final landscape.h5 here (last segment)")
+
+
+class landscape_command:
+    """`python -m grokglass wlmd-landscape`: write landscape.h5 from the last merged.h5."""
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--spec-json", help="the landscape spec as a JSON string")
+        source.add_argument("--spec-file", help="the landscape spec as a JSON (or YAML) file")
+        parser.add_argument("--merged", required=True, help="merged.h5 of the last segment")
+        parser.add_argument("--out", required=True, help="where to write landscape.h5")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        spec = load_spec(args.spec_json, args.spec_file)
+        write_landscape(spec, args.merged, args.out, log=lambda line: print(line, flush=True))
+        return 0
 
 
 def run(args: argparse.Namespace) -> int:

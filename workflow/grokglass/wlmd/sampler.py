@@ -12,15 +12,19 @@ One epoch (spec 5.4-5.8), for all K walkers at once:
 8. deposit f(t) * Gaussian at the PRE-update bin, t = global epoch (1-based).
 
 Everything stays on the device: the parameters and velocities of all walkers
-are one (K, N) float32 buffer each, updated in place, and the host only reads
+are one (K, row) float32 buffer each (row = the N parameters padded to a multiple
+of ROW_ALIGN), updated in place, and the host only reads
 tensors at log points. Each walker's initial state and noise stream derive
 from (base_seed, walker id) alone, so a walker's trajectory does not depend on
-which group or job simulates it (bit-identical on CPU for groups of >= 2
-walkers; a group of one runs different BLAS kernels and agrees only to rounding).
+which group or job simulates it. On CPU this holds bit for bit: rows are padded
+to whole SIMD vectors (ROW_ALIGN) and a lone walker runs single-threaded (see
+_group_independent_threads). On CUDA, float atomics in the deposits and kernel
+choices make runs agree only statistically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, fields
@@ -94,8 +98,24 @@ def walker_seed(base_seed: int, walker_id: int, purpose: int) -> int:
     return (int(state[0]) << 31 | int(state[1]) >> 1) & ((1 << 63) - 1)
 
 
+# Each walker's row of the flat buffers is padded to a multiple of this many elements.
+# On CPU, PyTorch's elementwise kernels run SIMD code over whole vectors and scalar code
+# over the tail of a tensor; the two can round differently (FMA in `add_(x, alpha=...)`,
+# vectorised exp). With rows of whole vectors the tail never falls inside a walker's
+# row, so a walker's arithmetic is identical whatever the number of walkers beside it.
+ROW_ALIGN = 64
+
+
+def padded_size(n: int, align: int = ROW_ALIGN) -> int:
+    return -(-n // align) * align
+
+
 class ParamLayout:
-    """Where each named tensor lives inside a walker's flat parameter vector."""
+    """Where each named tensor lives inside a walker's flat parameter vector.
+
+    `numel` counts the real parameters; `row` is the padded row length (a multiple of
+    ROW_ALIGN). The padding entries have no force and no noise and stay exactly 0.
+    """
 
     def __init__(self, shapes: dict[str, tuple[int, ...]]):
         self.shapes = {name: tuple(int(s) for s in shape) for name, shape in shapes.items()}
@@ -106,27 +126,34 @@ class ParamLayout:
             self.offsets[name] = (start, start + n)
             start += n
         self.numel = start
+        self.row = padded_size(start)
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named views (K, *shape) into a (K, N) buffer: no copies, gradients reach `flat`."""
+        """Named views (K, *shape) into a (K, row) buffer: no copies, gradients reach `flat`."""
         k = flat.shape[0]
         return {name: flat[:, a:b].view(k, *self.shapes[name]) for name, (a, b) in self.offsets.items()}
 
     def flatten(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One walker's named tensors -> (N,) in layout order."""
+        """One walker's named tensors -> (row,) in layout order, zero padded."""
         missing = set(self.shapes) - set(params)
         if missing:
             raise ValueError(f"parameters missing: {sorted(missing)}")
-        return torch.cat([params[name].reshape(-1) for name in self.shapes])
+        flat = torch.cat([params[name].reshape(-1).float() for name in self.shapes])
+        return torch.nn.functional.pad(flat, (0, self.row - self.numel))
 
-    def per_element(self, values: dict[str, float], device, dtype=torch.float32) -> torch.Tensor:
-        """A per-tensor scalar (e.g. a bound) expanded to the (N,) flat layout."""
-        return torch.cat([torch.full((math.prod(shape),), float(values[name]), dtype=dtype)
-                          for name, shape in self.shapes.items()]).to(device)
+    def per_element(self, values: dict[str, float], device, dtype=torch.float32, padding: float = 1.0) -> torch.Tensor:
+        """A per-tensor scalar (e.g. a bound) expanded to the (row,) flat layout."""
+        parts = [torch.full((math.prod(shape),), float(values[name]), dtype=dtype)
+                 for name, shape in self.shapes.items()]
+        parts.append(torch.full((self.row - self.numel,), padding, dtype=dtype))
+        return torch.cat(parts).to(device)
 
 
 class WalkerState:
-    """K walkers: flat parameters and velocities (K, N) float32, one noise generator each.
+    """K walkers: flat parameters and velocities (K, row) float32, one noise generator each.
+
+    Row k holds walker k's parameters in ParamLayout order (the first layout.numel
+    entries; the rest is zero padding).
 
     `epoch` is the global epoch counter (epochs done so far, identical for all
     walkers); `walker_ids` are the global ids, which fix each walker's seeds.
@@ -134,9 +161,9 @@ class WalkerState:
 
     def __init__(self, layout: ParamLayout, params: torch.Tensor, velocity: torch.Tensor,
                  generators: list[torch.Generator], epoch: int, walker_ids: list[int], base_seed: int):
-        if params.shape != velocity.shape or params.shape != (len(walker_ids), layout.numel):
+        if params.shape != velocity.shape or params.shape != (len(walker_ids), layout.row):
             raise ValueError(f"params {tuple(params.shape)} / velocity {tuple(velocity.shape)} do not "
-                             f"match {len(walker_ids)} walkers x {layout.numel} parameters")
+                             f"match {len(walker_ids)} walkers x {layout.row} (padded) parameters")
         if len(generators) != len(walker_ids):
             raise ValueError(f"{len(generators)} generators for {len(walker_ids)} walkers")
         self.layout = layout
@@ -206,7 +233,8 @@ def init_walkers(system, walker_ids: list[int], base_seed: int, settings: Sample
     for walker in walker_ids:
         params.append(layout.flatten(system.init_params(walker_seed(base_seed, walker, _SEED_INIT))).float())
         velocity_generator = torch.Generator().manual_seed(walker_seed(base_seed, walker, _SEED_VELOCITY))
-        velocity.append(torch.randn(layout.numel, generator=velocity_generator) * math.sqrt(settings.kT))
+        draw = torch.randn(layout.numel, generator=velocity_generator) * math.sqrt(settings.kT)
+        velocity.append(torch.nn.functional.pad(draw, (0, layout.row - layout.numel)))
         generators.append(torch.Generator(device=device).manual_seed(walker_seed(base_seed, walker, _SEED_NOISE)))
     state = WalkerState(layout, torch.stack(params).to(device), torch.stack(velocity).to(device),
                         generators, epoch=0, walker_ids=list(walker_ids), base_seed=base_seed)
@@ -252,6 +280,25 @@ def _coordinates(x: torch.Tensor, y: torch.Tensor, ndim: int) -> torch.Tensor:
     return x[:, None] if ndim == 1 else torch.stack([x, y], dim=1)
 
 
+@contextlib.contextmanager
+def _group_independent_threads(state: "WalkerState"):
+    """Run a lone CPU walker single-threaded.
+
+    A batched CPU matmul gives each walker's product to one thread, but a batch of
+    one is split across threads, which changes the summation order of the gradient.
+    One thread keeps a lone walker bit-identical to the same walker in a group.
+    """
+    threads = torch.get_num_threads()
+    lone_cpu_walker = state.device.type == "cpu" and state.n_walkers == 1 and threads > 1
+    if lone_cpu_walker:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if lone_cpu_walker:
+            torch.set_num_threads(threads)
+
+
 def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerSettings, n_epochs: int,
                log: Callable[[dict], None] | None = None) -> dict:
     """Advance all walkers by `n_epochs` epochs (module docstring), updating state and grid in place.
@@ -260,6 +307,12 @@ def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerS
     numbers (see _log_record); it is the only place the loop waits for the device.
     Returns the last epoch's pre-update (x, y) as device tensors.
     """
+    with _group_independent_threads(state):
+        return _run_epochs(system, grid, state, settings, n_epochs, log)
+
+
+def _run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerSettings, n_epochs: int,
+                log: Callable[[dict], None] | None = None) -> dict:
     if grid.n_walkers != state.n_walkers:
         raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
     device = state.device
@@ -267,7 +320,8 @@ def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerS
     ndim = grid.spec.ndim
     dt, keep = settings.dt, 1.0 - settings.friction
     noise_std = settings.noise_std
-    noise = torch.empty_like(velocity)
+    noise = torch.zeros_like(velocity)  # the padding columns stay 0
+    n_real = state.layout.numel
     bound = (state.layout.per_element(system.bounds(settings.bound_scale), device)
              if settings.constraint == "bounds" else None)
     shared = settings.share == "every_step"
@@ -292,7 +346,7 @@ def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerS
             velocity.add_(grad, alpha=dt)
             if noise_std > 0:
                 for k, generator in enumerate(state.generators):
-                    noise[k].normal_(generator=generator)
+                    noise[k, :n_real].normal_(generator=generator)
                 velocity.mul_(keep).add_(noise, alpha=-noise_std)
             else:
                 velocity.mul_(keep)
@@ -320,7 +374,7 @@ def _log_record(state: WalkerState, settings: SamplerSettings, x: torch.Tensor, 
         bad = [w for w, ok in zip(state.walker_ids, finite.tolist()) if not ok]
         raise FloatingPointError(f"walkers {bad} have non-finite (x, y) at epoch {state.epoch}; "
                                  "the step dt is probably too large")
-    kinetic = 0.5 * state.velocity.double().pow(2).mean(dim=1)  # K/N per walker
+    kinetic = 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel  # K/N per walker
     return {
         "epoch": state.epoch,
         "x_mean": float(x.mean()), "x_min": float(x.min()), "x_max": float(x.max()),

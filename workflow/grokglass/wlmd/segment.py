@@ -63,6 +63,11 @@ REQUIRED_KEYS = ("data", "fraction", "model", "walkers", "walkers_per_job", "seg
 
 
 # ----- reading the landscape spec ------------------------------------------------------------
+def plain_spec(spec: dict) -> dict:
+    """The spec as plain JSON types (paths -> str), as it is stored and compared in the outputs."""
+    return json.loads(json.dumps(spec, default=str))
+
+
 def check_spec(spec: dict) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in spec]
     if missing:
@@ -159,6 +164,7 @@ def run_segment(spec: dict, segment: int, group: int, prev_merged: str | Path | 
                 prev_state: str | Path | None, out_state: str | Path, out_entropy: str | Path,
                 device: str | torch.device = "auto", log: Callable[[str], None] = print) -> None:
     """Run one segment of one group and write out_state and out_entropy (module docstring)."""
+    spec = plain_spec(spec)
     check_spec(spec)
     if not 0 <= segment < int(spec["segments"]):
         raise ValueError(f"segment {segment} out of range: the landscape has {spec['segments']} segments")
@@ -187,8 +193,10 @@ def run_segment(spec: dict, segment: int, group: int, prev_merged: str | Path | 
     started = time.perf_counter()
     result = run_epochs(system, grid, state, settings, epochs, log=lambda record: log(format_record(record)))
     elapsed = time.perf_counter() - started
+    final_x, final_y = result["x"].cpu(), result["y"].cpu()
     log(f"wlmd {name}: segment {segment} group {group} done in {elapsed:.1f} s "
-        f"({epochs * len(walker_ids) / max(elapsed, 1e-9):.1f} walker-epochs/s)")
+        f"({epochs * len(walker_ids) / max(elapsed, 1e-9):.1f} walker-epochs/s); final x "
+        f"[{final_x.min():.4f}, {final_x.max():.4f}], y [{final_y.min():.4f}, {final_y.max():.4f}]")
 
     attrs = provenance(device=device, seed=int(spec["seed"]), spec=spec, segment=segment, group=group,
                        epochs_start=epochs_start, epochs_end=epochs_start + epochs)
@@ -247,9 +255,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-state", required=True, help="where to write the walker state (torch)")
     parser.add_argument("--out-entropy", required=True, help="where to write entropies/histograms (HDF5)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n] (default auto)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); results do not depend on it")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     spec = load_spec(args.spec_json, args.spec_file)
     run_segment(spec, args.segment, args.group, args.prev_merged, args.prev_state,
                 args.out_state, args.out_entropy, device=args.device, log=lambda line: print(line, flush=True))

@@ -26,9 +26,10 @@ import math
 
 import torch
 
-from grokglass.metrics import DEFAULT_SLOPE, log_cross_entropy64, smoothed_accuracy
+from grokglass.metrics import DEFAULT_SLOPE, margins
 from grokglass.model import TransformerConfig, init_params, transformer_logits
 from grokglass.tasks import Split
+from grokglass.wlmd.sampler import padded_size
 
 
 class TransformerSystem:
@@ -36,6 +37,11 @@ class TransformerSystem:
 
     Train and test examples go through the network in one forward (the
     per-token tables of model.transformer_logits are then built once per epoch).
+    Each set is padded to a multiple of sampler.ROW_ALIGN examples by repeating
+    its first example; the padding is dropped before the means. This keeps every
+    walker's elementwise work in whole SIMD vectors on CPU, so a walker computes
+    bit-identical (x, y) and gradients whatever the number of walkers beside it
+    (see sampler.ROW_ALIGN). It costs < 3 % extra examples at p = 67.
     """
 
     def __init__(self, cfg: TransformerConfig, split: Split, slope: float = DEFAULT_SLOPE,
@@ -47,10 +53,18 @@ class TransformerSystem:
         self.y_scale = float(y_scale)
         self.device = torch.device(device)
         split = split.to(self.device)
-        self.n_train = len(split.train_labels)
-        self.tokens = torch.cat([split.train_inputs, split.test_inputs])
-        self.train_labels = split.train_labels
-        self.test_labels = split.test_labels
+        self.n_train, self.n_test = len(split.train_labels), len(split.test_labels)
+        train_inputs, train_labels = _pad_examples(split.train_inputs, split.train_labels)
+        test_inputs, test_labels = _pad_examples(split.test_inputs, split.test_labels)
+        self.n_train_padded = len(train_labels)
+        self.tokens = torch.cat([train_inputs, test_inputs])
+        self.train_labels = train_labels
+        self.test_labels = test_labels
+
+    @property
+    def n_examples(self) -> int:
+        """Examples per forward, padding included (what the compute is spent on)."""
+        return len(self.tokens)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return self.cfg.shapes()
@@ -71,10 +85,24 @@ class TransformerSystem:
         return {name: scale * s for name, s in std.items()}
 
     def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ln CE_train, y_scale * smoothed A_test), the same numbers as metrics.log_cross_entropy64
+        and metrics.smoothed_accuracy on the unpadded sets."""
         logits = transformer_logits(params, self.tokens, self.cfg.n_heads)
-        x = log_cross_entropy64(logits[..., :self.n_train, :], self.train_labels)
-        accuracy = smoothed_accuracy(logits[..., self.n_train:, :], self.test_labels, self.slope)
-        return x, self.y_scale * accuracy.double()
+        train = logits[..., :self.n_train_padded, :]
+        test = logits[..., self.n_train_padded:, :]
+        log_probs = train.double().log_softmax(dim=-1)
+        index = self.train_labels.expand(*log_probs.shape[:-1]).unsqueeze(-1)
+        nll = -log_probs.gather(-1, index).squeeze(-1)
+        x = nll[..., :self.n_train].mean(dim=-1).log()
+        soft = torch.sigmoid(self.slope * margins(test, self.test_labels))
+        return x, self.y_scale * soft[..., :self.n_test].mean(dim=-1).double()
+
+
+def _pad_examples(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Repeat the first example up to a multiple of ROW_ALIGN examples (see TransformerSystem)."""
+    extra = padded_size(len(labels)) - len(labels)
+    return (torch.cat([inputs, inputs[:1].expand(extra, -1)]),
+            torch.cat([labels, labels[:1].expand(extra)]))
 
 
 class _TwoParameterToy:
