@@ -108,7 +108,7 @@ def test_quick_scale_end_to_end(tmp_path):
         pngs.append((figures / f"fig{n}.png").read_bytes())
     assert len(set(pngs)) == 8  # distinct figures
     assert (figures / "landscape_summary.csv").stat().st_size > 0
-    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w16", "shell_w24", "shell_w32"):
+    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
