@@ -1,7 +1,7 @@
 """Command line: python -m grokglass <command> ... (the Snakemake rules call these).
 
 Commands: dataset, train, wlmd-segment, wlmd-merge, wlmd-landscape, figure, bench,
-check-config. Each subcommand module exposes add_arguments(parser) and run(args).
+summarize, check-config. Each subcommand module exposes add_arguments(parser) and run(args).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ COMMANDS = {
     "wlmd-merge": ("grokglass.wlmd.merge", None),
     "wlmd-landscape": ("grokglass.wlmd.merge", "landscape_command"),
     "bench": ("grokglass.bench", None),
+    "summarize": ("grokglass.analysis", None),
 }
 
 
