@@ -50,13 +50,13 @@ PAPER_COUNTS = {"dataset": 3, "train": 23, "wlmd_segment": 6800, "wlmd_merge": 3
 
 
 def test_paper_scale_dry_run_through_the_slurm_profile():
-    result = snakemake("--profile", "profiles/slurm", "-n", "--quiet", "rules", "all", timeout=1200)
+    result = snakemake("all", "--profile", "profiles/slurm", "-n", "--quiet", "rules", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
 
 
 def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
-    base = snakemake("--profile", "profiles/local", "-n", "--quiet", "rules", "all")
+    base = snakemake("all", "--profile", "profiles/local", "-n", "--quiet", "rules")
     assert base.returncode == 0, base.stderr[-3000:]
     before = job_counts(base.stdout + base.stderr)
     with open(os.path.join(REPO, "config.yaml")) as fh:
@@ -118,3 +118,16 @@ def test_quick_scale_end_to_end(tmp_path):
     report = snakemake("--profile", "profiles/local", "--report", "results/report.html", cwd=work)
     assert report.returncode == 0, report.stderr[-3000:]
     assert (work / "results" / "report.html").stat().st_size > 10_000
+
+
+def test_profile_install_makes_profile_slurm_resolve_by_name(tmp_path):
+    """`snakemake --profile slurm` (the documented command) works after profiles/install.sh."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    subprocess.run(["bash", os.path.join(REPO, "profiles", "install.sh")], check=True, env=env,
+                   capture_output=True)
+    assert (tmp_path / "config" / "snakemake" / "slurm" / "profile.yaml").exists()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "results/data/add.h5", "--profile", "slurm",
+                             "-n", "--quiet", "rules"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == {"dataset": 1}
