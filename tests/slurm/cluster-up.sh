@@ -202,11 +202,10 @@ if alive munged; then
 elif munge_ok 2>/dev/null; then
     say "munged already running (not ours: cluster-down.sh will leave it alone)"
 else
-    install -d -o munge -g munge -m 0755 /run/munge
-    runuser -u munge -- munged --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/munge/munged.log" 2>>"$LOG/munged.log" ||
-        { install -d -o munge -g munge -m 0755 "$STATE/munge" &&
-          runuser -u munge -- munged --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/munge/munged.log" 2>>"$LOG/munged.log"; } ||
-        die "munged did not start (see $LOG/munged.log, $STATE/munge/munged.log)"
+    install -d -o munge -g munge -m 0755 /run/munge "$STATE/munge"
+    rm -f "$STATE/munge/munged.pid"
+    runuser -u munge -- munged --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/munge/munged.log" \
+        >>"$LOG/munged.stderr" 2>&1 || die "munged did not start (see $LOG/munged.stderr, $STATE/munge/munged.log)"
     wait_for "$TIMEOUT" "munged up" test -s "$STATE/munge/munged.pid" || die "munged wrote no PID file"
     cp "$STATE/munge/munged.pid" "$RUN/munged.pid"
 fi
@@ -232,6 +231,7 @@ if ! alive mariadb; then
     echo $! >"$RUN/mariadb.pid"
     wait_for "$TIMEOUT" "MariaDB up on 127.0.0.1:$DB_PORT" db -e 'select 1' ||
         { tail -5 "$LOG/mariadb.log" >&2; die "MariaDB did not start in ${TIMEOUT}s (see $LOG/mariadb.log)"; }
+    [[ -s $DB_RUN/mariadbd.pid ]] && cp "$DB_RUN/mariadbd.pid" "$RUN/mariadb.pid"
 fi
 db <<EOF || die "could not create the slurm accounting database"
 CREATE DATABASE IF NOT EXISTS slurm_acct_db;
