@@ -31,9 +31,9 @@ RUN=$STATE/run          # our PID files
 LOG=$STATE/log          # every daemon's log and this script's
 T0=$(date +%s)
 
-say() { printf '[cluster-up %3ss] %s\n' "$(($(date +%s) - T0))" "$*" | tee -a "$LOG/cluster-up.log"; }
+say() { printf '[cluster-up %3ss] %s\n' "$(($(date +%s) - T0))" "$*" | tee -a "$LOG/cluster.log"; }
 die() {
-    printf '[cluster-up] ERROR: %s\n' "$*" | tee -a "$LOG/cluster-up.log" >&2
+    printf '[cluster-up] ERROR: %s\n' "$*" | tee -a "$LOG/cluster.log" >&2
     printf '[cluster-up] logs: %s\n' "$LOG" >&2
     exit 1
 }
@@ -279,11 +279,12 @@ done
 say "node $NODE is $(node_state) in partition $PARTITION"
 
 # ---- 6. smoke test: a GPU job runs and reaches the accounting database -----------------------
-if ! timeout 60 srun -p "$PARTITION" -t 1 --gpus=1 -J cluster-up-smoke true >>"$LOG/smoke.log" 2>&1; then
+smoke_id=$(timeout 60 srun -p "$PARTITION" -t 1 --gpus=1 -J cluster-up-smoke \
+    bash -c 'echo "$SLURM_JOB_ID"; test -n "${CUDA_VISIBLE_DEVICES:-}"' 2>>"$LOG/smoke.log") || {
     tail -5 "$LOG/smoke.log" >&2
-    die "srun --gpus=1 true failed (see $LOG/smoke.log)"
-fi
-wait_for 20 "accounting works (sacct sees the smoke job)" \
-    bash -c 'sacct -n -X -S now-1hour --name cluster-up-smoke -o State | grep -q COMPLETED' ||
-    die "sacct does not report the smoke job (see $LOG/slurmdbd.log)"
+    die "srun --gpus=1 (fake GPU) failed (see $LOG/smoke.log)"
+}
+wait_for 20 "accounting works (sacct reports smoke job $smoke_id COMPLETED)" \
+    bash -c "sacct -n -X -j $smoke_id -o State | grep -q COMPLETED" ||
+    die "sacct does not report the smoke job $smoke_id (see $LOG/slurmdbd.log)"
 say "cluster up: sinfo/sbatch/squeue/sacct work; stop it with tests/slurm/cluster-down.sh"

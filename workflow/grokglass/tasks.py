@@ -185,11 +185,13 @@ class Split:
     train_labels: torch.Tensor
     test_inputs: torch.Tensor
     test_labels: torch.Tensor
-    p: int
+    p: int  # modulus of an arithmetic task (0 for other kinds of data)
+    n_classes: int | None = None  # output classes; None means p + 1 (the transformer's vocabulary)
 
     def to(self, device: torch.device) -> "Split":
         return Split(*(t.to(device) for t in (self.train_inputs, self.train_labels,
-                                               self.test_inputs, self.test_labels)), p=self.p)
+                                               self.test_inputs, self.test_labels)),
+                     p=self.p, n_classes=self.n_classes)
 
 
 def load_split(path: str | Path, fraction: float) -> Split:
@@ -202,8 +204,9 @@ def load_split(path: str | Path, fraction: float) -> Split:
         labels = torch.from_numpy(h5["labels"][()])
         train = torch.from_numpy(h5[key]["train"][()])
         test = torch.from_numpy(h5[key]["test"][()])
-        p = int(h5.attrs["p"])
-    return Split(inputs[train], labels[train], inputs[test], labels[test], p=p)
+        p = int(h5.attrs.get("p", 0))
+        n_classes = int(h5.attrs["n_classes"]) if "n_classes" in h5.attrs else None
+    return Split(inputs[train], labels[train], inputs[test], labels[test], p=p, n_classes=n_classes)
 
 
 def make_split(task: Task, fraction: float, split_seed: int) -> Split:

@@ -67,6 +67,24 @@ def build_optimizer(run: dict, params: list[torch.nn.Parameter]) -> torch.optim.
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
+def build_model(run: dict, split: Split) -> torch.nn.Module:
+    """The run's network: the transformer for arithmetic tasks (model.kind 'transformer',
+    the default); other kinds are registered in MODEL_BUILDERS."""
+    kind = run.get("model", {}).get("kind", "transformer")
+    if kind not in MODEL_BUILDERS:
+        raise ValueError(f"run {run.get('name')!r}: unknown model kind {kind!r} "
+                         f"(known: {', '.join(MODEL_BUILDERS)})")
+    return MODEL_BUILDERS[kind](run, split)
+
+
+def _build_transformer(run: dict, split: Split) -> torch.nn.Module:
+    return Transformer(model_config(run, split.p), seed=run.get("seed", 0))
+
+
+# model kind -> builder(run, split); other modules add their kinds here
+MODEL_BUILDERS = {"transformer": _build_transformer}
+
+
 def model_config(run: dict, p: int) -> TransformerConfig:
     m = run.get("model", {})
     return TransformerConfig(p=p, d_model=m.get("d_model", 128), n_heads=m.get("n_heads", 4),
@@ -154,17 +172,16 @@ def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
     device = pick_device(device, log)
     torch.manual_seed(int(run.get("seed", 0)))
     split = load_split(data_path, run["fraction"]).to(device)
-    cfg = model_config(run, split.p)
-    model = Transformer(cfg, seed=run.get("seed", 0)).to(device)
+    model = build_model(run, split).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
     if run["optimizer"] == "adamw_fixed_norm":
         rescale_to_norm(model.parameters(), run["norm"])  # step 0 already lies on the shell
     init_norm = float(M.weight_norm(model.parameters()))
     log(f"run {run.get('name', '?')}: {run['optimizer']} on {run['task']} (fraction {run['fraction']}, "
-        f"{len(split.train_labels)} train / {len(split.test_labels)} test), d_model {cfg.d_model}, "
-        f"{cfg.n_params():,} parameters, init norm {init_norm:.2f}")
+        f"{len(split.train_labels)} train / {len(split.test_labels)} test), model {run.get('model', {})}, "
+        f"{n_params:,} parameters, init norm {init_norm:.2f}")
     optimizer = build_optimizer(run, list(model.parameters()))
-    attrs = provenance(device, run=run, seed=run.get("seed", 0), n_params=cfg.n_params(),
-                       init_norm=init_norm, model=cfg.to_dict())
+    attrs = provenance(device, run=run, seed=run.get("seed", 0), n_params=n_params, init_norm=init_norm)
     try:
         columns = train_model(model, optimizer, split, run["steps"],
                               log_loss_closure=run["optimizer"] in LOG_LOSS_OPTIMIZERS,
@@ -178,6 +195,6 @@ def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
     write_table(metrics_path, columns, attrs)
     if checkpoint_path is not None:
         torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "run": run,
-                    "model_config": cfg.to_dict(), "step": run["steps"], "provenance": attrs},
+                    "step": run["steps"], "provenance": attrs},
                    checkpoint_path)
     return columns
