@@ -70,3 +70,22 @@ def test_divergence_stops_with_a_clear_message_and_keeps_partial_metrics(tmp_pat
 def test_unknown_optimizer_is_refused(tmp_path, data):
     with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
         run_training(_run("adam"), data, tmp_path / "m.h5", device="cpu")
+
+
+def test_rows_measure_the_parameters_before_each_update(tmp_path, data):
+    """Row 0 is the initial network: its weight norm and test metrics match a fresh model."""
+    from grokglass.model import Transformer, TransformerConfig
+    from grokglass.metrics import weight_norm
+    run_training(_run("adamw", lr=0.1), data, tmp_path / "m.h5", device="cpu", log=lambda s: None)
+    frame = read_metrics(tmp_path / "m.h5")
+    fresh = Transformer(TransformerConfig(p=7, d_model=8), seed=0)
+    assert abs(frame["weight_norm"][0] - float(weight_norm(fresh.parameters()))) < 1e-6
+
+
+def test_early_stop_at_test_accuracy(tmp_path, data):
+    run = _run("adamw", lr=0.05, steps=400, log_every=5, stop_at_test_acc=0.0)
+    lines = []
+    run_training(run, data, tmp_path / "m.h5", device="cpu", log=lines.append)
+    frame = read_metrics(tmp_path / "m.h5")
+    assert len(frame) == 6 and frame["step"].iloc[-1] == 5  # first progress line after step 0
+    assert any("stopping early at step 5" in line for line in lines)

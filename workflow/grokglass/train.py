@@ -91,11 +91,22 @@ def model_config(run: dict, p: int) -> TransformerConfig:
                              d_mlp=m.get("d_mlp"))
 
 
+def _uses_dropout(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
+
+
 def _record(model: torch.nn.Module, train_logits: torch.Tensor, split: Split, slope: float,
             step: int) -> torch.Tensor:
+    """One metrics row for the current parameters (no host sync)."""
     with torch.no_grad():
-        train_logits = train_logits.detach()
-        test_logits = model(split.test_inputs)
+        if _uses_dropout(model):  # measure the network, not one dropout sample of it
+            model.eval()
+            train_logits = model(split.train_inputs)
+            test_logits = model(split.test_inputs)
+            model.train()
+        else:
+            train_logits = train_logits.detach()
+            test_logits = model(split.test_inputs)
         train_loss = M.cross_entropy64(train_logits, split.train_labels)
         return torch.stack([
             torch.tensor(float(step), dtype=torch.float64, device=train_logits.device),
@@ -112,12 +123,19 @@ def _record(model: torch.nn.Module, train_logits: torch.Tensor, split: Split, sl
 
 def train_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split, steps: int,
                 log_loss_closure: bool, slope: float = M.DEFAULT_SLOPE, log_every: int = 100,
-                log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
-    """Full-batch training for `steps` updates; returns the per-step metric columns."""
+                log: Callable[[str], None] = print,
+                stop_at_test_acc: float | None = None) -> dict[str, np.ndarray]:
+    """Full-batch training for `steps` updates; returns the per-step metric columns.
+
+    Row t is measured on the parameters before update t (in the closure, so the
+    training forward is shared). With stop_at_test_acc, training stops at the first
+    progress line whose test accuracy reaches it (the rows up to there are kept).
+    """
     device = split.train_inputs.device
     rows = torch.zeros(steps + 1, len(METRIC_COLUMNS), dtype=torch.float64, device=device)
     extra = {"alpha": np.zeros(steps + 1)} if isinstance(optimizer, WanDAdamWHybrid) else {}
-    holder = {}
+    model.train()
+    current = {"step": 0}
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
@@ -125,20 +143,19 @@ def train_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
         loss = M.cross_entropy64(logits, split.train_labels)
         objective = loss.log() if log_loss_closure else loss
         objective.backward()
-        holder["logits"] = logits
+        rows[current["step"]] = _record(model, logits, split, slope, current["step"])
         return objective
 
     started, last_time, last_step = time.perf_counter(), time.perf_counter(), 0
     for step in range(steps + 1):
+        current["step"] = step
         if step < steps:
             optimizer.step(closure)
+            if extra:
+                extra["alpha"][step] = optimizer.last_alpha
         else:
             with torch.no_grad():
-                holder["logits"] = model(split.train_inputs)
-        # the logits are those of the parameters *before* this update: row `step`
-        rows[step] = _record(model, holder["logits"], split, slope, step)
-        if extra:
-            extra["alpha"][step] = optimizer.last_alpha
+                rows[step] = _record(model, model(split.train_inputs), split, slope, step)
         if step % log_every == 0 or step == steps:
             now = time.perf_counter()
             rate = (step - last_step) / max(now - last_time, 1e-9)
@@ -150,8 +167,12 @@ def train_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
                 columns = _columns(rows[: step + 1], extra, step + 1)
                 raise TrainingDiverged(f"non-finite metrics at step {step} ({dict(zip(METRIC_COLUMNS, r))})",
                                        columns)
+            if stop_at_test_acc is not None and r[5] >= stop_at_test_acc and 0 < step < steps:
+                log(f"stopping early at step {step}: test accuracy {r[5]:.3f} >= {stop_at_test_acc}")
+                steps = step
+                break
     log(f"done: {steps} steps in {time.perf_counter() - started:.1f}s")
-    return _columns(rows, extra, steps + 1)
+    return _columns(rows[: steps + 1], extra, steps + 1)
 
 
 def _columns(rows: torch.Tensor, extra: dict, n: int) -> dict[str, np.ndarray]:
@@ -186,7 +207,8 @@ def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
         columns = train_model(model, optimizer, split, run["steps"],
                               log_loss_closure=run["optimizer"] in LOG_LOSS_OPTIMIZERS,
                               slope=run.get("slope", M.DEFAULT_SLOPE),
-                              log_every=run.get("log_every", 100), log=log)
+                              log_every=run.get("log_every", 100), log=log,
+                              stop_at_test_acc=run.get("stop_at_test_acc"))
     except TrainingDiverged as err:
         partial = Path(metrics_path).with_suffix(".diverged.h5")
         write_table(partial, err.args[1], attrs)
