@@ -3,6 +3,7 @@
 #   dataset -> train (AdamW, fixed-norm AdamW, WanD, hybrid)
 #           -> wlmd_segment (per landscape x segment x walker group) -> wlmd_merge (per segment)
 #           -> wlmd_landscape -> figures -> all
+#   train (kozyrev runs) -> kozyrev (grokking-time laws) -> all
 #
 # The logic lives in the grokglass package (workflow/grokglass); rules only wire files.
 
@@ -37,6 +38,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/wlmd.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -24,7 +24,9 @@ def test_paper_scale_expands_to_the_papers_runs_and_landscapes(raw):
     assert runs["wand_add"]["wand"]["kT"] == 0.5 and runs["wand_add"]["steps"] == 10000
     assert runs["fig8_hybrid_f0.5"]["wand"]["kT"] == 0.7 and runs["fig8_hybrid_f0.5"]["task"] == "square"
     assert runs["fig7_adamw_f0.5"]["steps"] == 1000 and runs["fig7_adamw_f0.6"]["steps"] == 500
-    assert len(runs) == 3 + 3 + 1 + 2 * 2 * 4
+    assert len(runs) == 3 + 3 + 1 + 2 * 2 * 4 + 7 * 5 * 3  # figures + Kozyrev analysis
+    assert runs["koz_add_sgld_f0.35_s4"]["optimizer"] == "sgld"
+    assert runs["koz_add_wand_f0.3_s0"]["wand"]["kT"] == 0.5 and runs["koz_add_wand_f0.3_s0"]["steps"] == 100000
     lands = C.landscapes(config)
     assert {k: v["segments"] for k, v in lands.items()} == {
         "grok_add": 600, "grok_square": 800, "grok_cubic": 200,

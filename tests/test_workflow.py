@@ -45,8 +45,9 @@ def test_lint_is_clean():
 
 
 # paper scale (config.yaml as shipped): per-rule job counts, also listed in the README
-PAPER_COUNTS = {"dataset": 3, "train": 23, "wlmd_segment": 6800, "wlmd_merge": 3400,
-                "wlmd_landscape": 6, "figure": 8, "convergence": 6, "landscape_summary": 1, "all": 1}
+PAPER_COUNTS = {"dataset": 3, "train": 23 + 105, "wlmd_segment": 6800, "wlmd_merge": 3400,
+                "wlmd_landscape": 6, "figure": 8, "convergence": 6, "landscape_summary": 1,
+                "kozyrev": 1, "all": 1}
 
 
 def test_paper_scale_dry_run_through_the_slurm_profile():
@@ -108,6 +109,8 @@ def test_quick_scale_end_to_end(tmp_path):
         pngs.append((figures / f"fig{n}.png").read_bytes())
     assert len(set(pngs)) == 8  # distinct figures
     assert (figures / "landscape_summary.csv").stat().st_size > 0
+    assert (figures / "kozyrev.png").stat().st_size > 1000
+    assert (work / "results" / "kozyrev" / "fits.json").exists()
     for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]

@@ -46,7 +46,8 @@ def summarize(paths: list[str | Path]) -> pd.DataFrame:
         rows.append({"run": run.get("name", Path(path).parent.name), "task": run.get("task"),
                      "optimizer": run.get("optimizer"), "fraction": run.get("fraction"),
                      "d_model": run.get("model", {}).get("d_model"), "lr": run.get("lr"),
-                     "weight_decay": run.get("weight_decay"), "device": frame.attrs.get("device"),
+                     "weight_decay": run.get("weight_decay"), "seed": run.get("seed"),
+                     "n_train": frame.attrs.get("n_train"), "device": frame.attrs.get("device"),
                      **milestones(frame)})
     return pd.DataFrame(rows)
 

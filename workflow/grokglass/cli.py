@@ -22,6 +22,7 @@ COMMANDS = {
     "wlmd-landscape": ("grokglass.wlmd.merge", "landscape_command"),
     "bench": ("grokglass.bench", None),
     "summarize": ("grokglass.analysis", None),
+    "kozyrev": ("grokglass.kozyrev", None),
 }
 
 

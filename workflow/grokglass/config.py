@@ -26,9 +26,12 @@ class ConfigError(ValueError):
 
 # ----- loading, scale overlay, validation --------------------------------------------------
 def deep_merge(base: dict, overlay: dict) -> dict:
+    """Overlay mappings key by key; a null (None) value in the overlay removes the key."""
     merged = copy.deepcopy(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -84,6 +87,7 @@ def check_semantics(config: dict) -> None:
     references.update({f"baseline.lr_by_task.{t}": t for t in config["baseline"].get("lr_by_task", {})})
     references.update({f"wlmd.grokking.epochs_by_task.{t}": t
                        for t in config["wlmd"]["grokking"].get("epochs_by_task", {})})
+    references.update({f"kozyrev.tasks.{i}": t for i, t in enumerate(config.get("kozyrev", {}).get("tasks", []))})
     for key, task in references.items():
         if task not in tasks:
             raise ConfigError(f"config error at {key}: {task!r} is not a task (known: {', '.join(tasks)})")
@@ -148,6 +152,31 @@ def runs(config: dict) -> dict[str, dict]:
                 config, f"{sweep_name}_hybrid_{label}", sweep["task"], fraction, "hybrid",
                 steps=horizon, horizon=horizon, lr=hybrid["lr"], weight_decay=hybrid["weight_decay"],
                 wand=_wand_settings(hybrid))
+    out.update(kozyrev_runs(config))
+    return out
+
+
+def kozyrev_runs(config: dict) -> dict[str, dict]:
+    """The runs of the grokking-time analysis: task x optimizer x fraction x seed."""
+    section = config.get("kozyrev")
+    if not section:
+        return {}
+    out = {}
+    for task in section["tasks"]:
+        for label, settings in section["optimizers"].items():
+            settings = dict(settings)
+            optimizer = settings.pop("optimizer")
+            wand = _wand_settings(settings)
+            for key in wand:
+                settings.pop(key)
+            for fraction in section["fractions"]:
+                for seed in section["seeds"]:
+                    name = f"koz_{task}_{label}_{fraction_label(fraction)}_s{seed}"
+                    run = _run(config, name, task, fraction, optimizer, steps=section["max_steps"],
+                               seed=seed, stop_at_test_acc=section["stop_at_test_acc"], **settings)
+                    if wand:
+                        run["wand"] = wand
+                    out[name] = run
     return out
 
 

@@ -202,7 +202,8 @@ def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
         f"{len(split.train_labels)} train / {len(split.test_labels)} test), model {run.get('model', {})}, "
         f"{n_params:,} parameters, init norm {init_norm:.2f}")
     optimizer = build_optimizer(run, list(model.parameters()))
-    attrs = provenance(device, run=run, seed=run.get("seed", 0), n_params=n_params, init_norm=init_norm)
+    attrs = provenance(device, run=run, seed=run.get("seed", 0), n_params=n_params, init_norm=init_norm,
+                       n_train=len(split.train_labels), n_test=len(split.test_labels))
     try:
         columns = train_model(model, optimizer, split, run["steps"],
                               log_loss_closure=run["optimizer"] in LOG_LOSS_OPTIMIZERS,

@@ -164,8 +164,17 @@ def figure_outputs(name):
     return expand("results/figures/{name}.{ext}", name=name, ext=FIGURE_FORMATS)
 
 
+KOZYREV_RUNS = gg_config.kozyrev_runs(C)
+
+
+def kozyrev_metrics(wildcards):
+    return [metrics(r) for r in KOZYREV_RUNS]
+
+
 def all_outputs():
     outputs = []
+    if KOZYREV_RUNS:
+        outputs += ["results/figures/kozyrev.png", "results/kozyrev/fits.json"]
     for name in FIGURES:
         outputs += figure_outputs(name)
     outputs.append("results/figures/landscape_summary.csv")

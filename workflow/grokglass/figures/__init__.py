@@ -25,11 +25,12 @@ from grokglass.figures.fig7 import fig7
 from grokglass.figures.fig8 import fig8
 from grokglass.figures.landscape_summary import landscape_summary
 from grokglass.figures.convergence import convergence
+from grokglass.figures.kozyrev import kozyrev
 
 NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
-         "landscape_summary", "convergence")
+         "landscape_summary", "convergence", "kozyrev")
 _FUNCTIONS = {f.__name__: f for f in (fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8,
-                                      landscape_summary, convergence)}
+                                      landscape_summary, convergence, kozyrev)}
 
 __all__ = [*NAMES, "figure_function"]
 

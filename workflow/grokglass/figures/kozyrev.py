@@ -1,0 +1,80 @@
+"""Kozyrev's predictions tested on this pipeline's runs (spec 9.4).
+
+(a) log t_grok vs log t_mem per optimizer with the pooled OLS fit, its bootstrap
+    interval, and the predicted slope 2 for reference;
+(b) ln t_grok and ln tau (= t_grok - t_mem) vs training-set size with the exponential
+    (Eyring: linear in n_train) and power-law (linear in ln n_train) fits and their AIC.
+
+CSV (<prefix>.csv): one row per run: panel, title, run, optimizer, fraction, seed,
+n_train, t_mem, t_grok, tau, censored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from grokglass.figures.common import PathLike, new_figure, save_figure
+from grokglass.figures.style import figure_style
+from grokglass.kozyrev import analyze, run_table
+
+TITLES = ("(a) square law: t_grok vs t_mem", "(b) Eyring law: grokking time vs n_train")
+
+
+def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
+    for optimizer, group in table.groupby("optimizer"):
+        ok = group.dropna(subset=["t_mem", "t_grok"])
+        ax.scatter(ok["t_mem"], ok["t_grok"], s=18, label=optimizer, alpha=0.8)
+    ok = table.dropna(subset=["t_mem", "t_grok"])
+    if len(ok) and not math.isnan(fit["slope"]):
+        xs = np.geomspace(ok["t_mem"].min(), ok["t_mem"].max(), 50)
+        ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["slope"], color="black",
+                label=f"fit: slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+        anchor = np.exp(np.median(np.log(ok["t_grok"]) - 2 * np.log(ok["t_mem"])))
+        ax.plot(xs, anchor * xs**2, color="grey", linestyle="--", label="Kozyrev: slope 2")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("t_mem (train acc ≥ 0.99)")
+    ax.set_ylabel("t_grok (test acc ≥ 0.99)")
+    ax.set_title(TITLES[0] + (f"  ({fit['censored']} censored)" if fit["censored"] else ""))
+    ax.legend(fontsize="small")
+
+
+def _size_law_panel(ax, table: pd.DataFrame, fits: dict) -> None:
+    for column, law, marker in (("t_grok", fits["size_law_t_grok"], "o"), ("tau", fits["size_law_tau"], "s")):
+        ok = table.dropna(subset=[column])
+        ok = ok[ok[column] > 0]
+        ax.scatter(ok["n_train"], np.log(ok[column].astype(float)), s=18, marker=marker, alpha=0.7,
+                   label=f"ln {column}")
+        if len(ok) >= 3 and law["preferred"] != "undetermined":
+            n = np.linspace(ok["n_train"].min(), ok["n_train"].max(), 50)
+            e, p = law["exponential"], law["power"]
+            ax.plot(n, e["intercept"] + e["slope"] * n, linestyle="-",
+                    label=f"{column}: exp fit, AIC {e['aic']:.1f}")
+            ax.plot(n, p["intercept"] + p["slope"] * np.log(n), linestyle=":",
+                    label=f"{column}: power fit, AIC {p['aic']:.1f}")
+    ax.set_xlabel("training-set size n_train")
+    ax.set_ylabel("ln(steps)")
+    ax.set_title(TITLES[1])
+    ax.legend(fontsize="small")
+
+
+def kozyrev(metrics_paths: Sequence[PathLike], out_prefix: PathLike) -> Figure:
+    """Both panels from the runs' metrics files; the fits come from grokglass.kozyrev."""
+    table = run_table(metrics_paths)
+    fits = analyze(table)["all"]
+    with figure_style():
+        fig, axes = new_figure(1, 2)
+        _square_law_panel(axes[0, 0], table, fits["square_law"])
+        _size_law_panel(axes[0, 1], table, fits)
+        columns = ["run", "optimizer", "fraction", "seed", "n_train", "t_mem", "t_grok", "tau"]
+        csv = table[columns].copy()
+        csv.insert(0, "title", TITLES[0] + " / " + TITLES[1])
+        csv.insert(0, "panel", "a,b")
+        csv["censored"] = csv["t_grok"].isna()
+        save_figure(fig, out_prefix, csv)
+    return fig

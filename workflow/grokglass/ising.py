@@ -1,0 +1,442 @@
+"""The 2-D Ising model: batched Metropolis sampling and the energy-class dataset (spec 10).
+
+Sampling: an L x L square lattice with periodic boundaries, E = -J sum_<ij> s_i s_j
+with J = 1 and h = 0, s = +-1. Many independent chains (one temperature each) run
+at once as one (chains, L, L) tensor; a sweep is two checkerboard half-sweeps, each
+proposing a flip of every spin of one colour (those spins do not interact, so all
+of them can be updated in parallel exactly as a sequential Metropolis sweep over
+that colour would). All randomness comes from one torch.Generator seeded with
+`seed` on the chosen device, so a run is reproducible on a given device.
+
+The dataset (generate_ising_dataset, CLI ``ising-dataset``) classifies
+configurations into n_classes equal-width energy-per-spin intervals; it is written
+in the layout of tasks.write_dataset so tasks.load_split reads it unchanged.
+Every choice the sources leave open is marked [D] in spec 10.2 and listed in the
+file attribute ``defaults_note``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import h5py
+import numpy as np
+import torch
+
+from grokglass.io import atomic_path, describe_device, provenance, set_attrs
+from grokglass.tasks import fraction_key, split_indices, split_permutation
+
+T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))  # Onsager, ~2.269
+
+# [D] defaults of spec 10.2
+DEFAULT_L = 16
+DEFAULT_TEMPERATURES = tuple(float(t) for t in np.round(np.linspace(1.0, 5.0, 41), 10))
+DEFAULT_EQUILIBRATION_SWEEPS = 1000
+DEFAULT_SAMPLE_EVERY = 20
+DEFAULT_SAMPLES_PER_TEMPERATURE = 400
+DEFAULT_CHAINS_PER_TEMPERATURE = 20
+DEFAULT_POOL_SIZE = 5000
+DEFAULT_FRACTIONS = (0.2,)  # 0.2 x 5000 = 1000 train / 4000 test
+DEFAULT_LABEL_RANGE = (-2.0, 0.0)
+
+DEFAULTS_NOTE = (
+    "[D] choices (spec 10.2): square L x L lattice, periodic boundaries, J=1, h=0; "
+    "checkerboard Metropolis, one sweep = both colours; chains start from random spins "
+    "(initial_state), equilibrate for equilibration_sweeps sweeps, then give one sample every "
+    "sample_every sweeps; samples_per_temperature samples per temperature from "
+    "chains_per_temperature independent chains; temperatures a uniform grid over [1, 5] by default; "
+    "T = inf samples are independent uniformly random spins (Metropolis at beta = 0 would flip "
+    "every proposed spin deterministically); labels = n_classes equal-width intervals of the energy "
+    "per spin over label_range, left-closed ([lo, lo+w) -> 0, ...), values above the range go to the "
+    "last class and below it to class 0 (label_mode 'fixed'; the alternative over the observed range "
+    "is not used); classes balanced by subsampling pool_size / n_classes per class with a generator "
+    "seeded by seed; inputs are the spins as +-1 float32 flattened row-major to L*L; the split "
+    "permutation is tasks.split_permutation(pool_size, split_seed) (random, so a train prefix is "
+    "balanced only on average unless stratified_splits)."
+)
+
+
+# ----------------------------------------------------------------------------- lattice
+
+
+def _check_lattice(L: int) -> None:
+    if L < 2 or L % 2:
+        raise ValueError(f"checkerboard updates need an even lattice size L >= 2, got L={L}")
+
+
+def checkerboard_masks(L: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean (L, L) masks of the two sublattices ((i + j) even, odd)."""
+    _check_lattice(L)
+    i = torch.arange(L, device=device)
+    even = ((i[:, None] + i[None, :]) % 2) == 0
+    return even, ~even
+
+
+def random_spins(n_chains: int, L: int, generator: torch.Generator,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n_chains, L, L) float32 spins, each +1 or -1 with probability 1/2."""
+    bits = torch.randint(0, 2, (n_chains, L, L), generator=generator, device=device)
+    return (2 * bits - 1).to(torch.float32)
+
+
+def neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
+    """Sum of the 4 nearest neighbours of every site (periodic), same shape as (B, L, L) spins."""
+    padded = torch.nn.functional.pad(spins.unsqueeze(-3), (1, 1, 1, 1), mode="circular").squeeze(-3)
+    return (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
+            + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:])
+
+
+def energy(spins: torch.Tensor) -> torch.Tensor:
+    """Total energy E = -sum over bonds s_i s_j (J = 1), float64, shape spins.shape[:-2].
+
+    Each bond counted once (right and down neighbours). Exact: an integer in float64.
+    """
+    s = spins.double()
+    bonds = s * torch.roll(s, -1, -1) + s * torch.roll(s, -1, -2)
+    return -bonds.sum(dim=(-1, -2))
+
+
+def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
+    """e = E / N in float64; -2 for a fully aligned lattice."""
+    return energy(spins) / (spins.shape[-1] * spins.shape[-2])
+
+
+def magnetization_per_spin(spins: torch.Tensor) -> torch.Tensor:
+    """m = sum s_i / N in float64 (signed)."""
+    return spins.double().mean(dim=(-1, -2))
+
+
+def _half_sweep(spins: torch.Tensor, beta: torch.Tensor, mask: torch.Tensor,
+                u: torch.Tensor) -> None:
+    delta = 2.0 * spins * neighbour_sum(spins)  # energy cost of flipping each spin
+    flip = (u < torch.exp(-beta * delta)) & mask
+    spins.mul_(1.0 - 2.0 * flip.to(spins.dtype))
+
+
+def metropolis_sweep(spins: torch.Tensor, beta: torch.Tensor | float, generator: torch.Generator,
+                     masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """One checkerboard Metropolis sweep (both colours), in place; returns `spins`.
+
+    spins: (B, L, L) float32 +-1; beta: inverse temperatures, (B,), (B, 1, 1) or a float
+    (J = 1, k_B = 1). A flip costs dE = 2 s_i sum_nn s_j and is accepted with
+    probability min(1, exp(-beta dE)). One uniform number is drawn per site and
+    sweep; each site uses it in its own colour's half-sweep only.
+    """
+    if masks is None:
+        masks = checkerboard_masks(spins.shape[-1], spins.device)
+    beta = torch.as_tensor(beta, dtype=spins.dtype, device=spins.device)
+    if beta.ndim == 1:
+        beta = beta.view(-1, 1, 1)
+    u = torch.rand(spins.shape, generator=generator, device=spins.device, dtype=spins.dtype)
+    for mask in masks:
+        _half_sweep(spins, beta, mask, u)
+    return spins
+
+
+def binder_cumulant(m: torch.Tensor | np.ndarray, dim: int = 0) -> np.ndarray:
+    """U4 = 1 - <m^4> / (3 <m^2>^2) over samples along `dim` (float64)."""
+    m = torch.as_tensor(m).double()
+    m2 = (m ** 2).mean(dim=dim)
+    m4 = (m ** 4).mean(dim=dim)
+    return (1.0 - m4 / (3.0 * m2 ** 2)).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+@dataclass
+class IsingSamples:
+    """Samples of many chains. Arrays are indexed [sample, chain] (chain-major within a sample)."""
+
+    L: int
+    temperatures: np.ndarray  # (n_chains,) temperature of each chain
+    energy: np.ndarray  # (n_samples, n_chains) energy per spin, float64
+    magnetization: np.ndarray  # (n_samples, n_chains) magnetisation per spin, float64
+    spins: np.ndarray | None  # (n_samples, n_chains, L, L) int8, or None when not kept
+    sweeps: np.ndarray  # (n_samples,) sweep count at each sample
+
+    def flat(self) -> dict[str, np.ndarray]:
+        """Samples as flat arrays (sample-major), with the temperature of each."""
+        n_samples, n_chains = self.energy.shape
+        out = {"energy": self.energy.reshape(-1), "magnetization": self.magnetization.reshape(-1),
+               "temperature": np.tile(self.temperatures, n_samples)}
+        if self.spins is not None:
+            out["spins"] = self.spins.reshape(n_samples * n_chains, self.L, self.L)
+        return out
+
+
+def run_chains(L: int, temperatures: Sequence[float], chains_per_temperature: int = 1,
+               equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
+               n_samples: int = 1, sample_every: int = DEFAULT_SAMPLE_EVERY, seed: int = 0,
+               device: torch.device | str = "cpu", initial_state: str = "random",
+               keep_spins: bool = True, log: Callable[[str], None] | None = None) -> IsingSamples:
+    """Run chains_per_temperature independent chains at each finite temperature at once.
+
+    Each chain: `equilibration_sweeps` sweeps from `initial_state` ('random' or 'up'),
+    then `n_samples` samples, one every `sample_every` sweeps (the first one
+    `sample_every` sweeps after equilibration).
+    """
+    _check_lattice(L)
+    temps = np.repeat(np.asarray(temperatures, dtype=np.float64), int(chains_per_temperature))
+    if len(temps) == 0:
+        raise ValueError("no temperatures given")
+    if not np.all(np.isfinite(temps)) or np.any(temps <= 0):
+        raise ValueError(f"temperatures must be finite and > 0 (T = inf is drawn directly), got "
+                         f"{sorted(set(temperatures))}")
+    if equilibration_sweeps < 0 or n_samples < 0 or sample_every < 1:
+        raise ValueError("need equilibration_sweeps >= 0, n_samples >= 0, sample_every >= 1")
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    n_chains = len(temps)
+    if initial_state == "random":
+        spins = random_spins(n_chains, L, generator, device)
+    elif initial_state == "up":
+        spins = torch.ones(n_chains, L, L, dtype=torch.float32, device=device)
+    else:
+        raise ValueError(f"initial_state must be 'random' or 'up', got {initial_state!r}")
+    beta = torch.as_tensor(1.0 / temps, dtype=torch.float32, device=device).view(-1, 1, 1)
+    masks = checkerboard_masks(L, device)
+    started = time.perf_counter()
+    for _ in range(int(equilibration_sweeps)):
+        metropolis_sweep(spins, beta, generator, masks)
+    energies, mags, kept = [], [], []
+    for _ in range(int(n_samples)):
+        for _ in range(int(sample_every)):
+            metropolis_sweep(spins, beta, generator, masks)
+        energies.append(energy_per_spin(spins))
+        mags.append(magnetization_per_spin(spins))
+        if keep_spins:
+            kept.append(spins.to(torch.int8))
+    if log is not None:
+        total = equilibration_sweeps + n_samples * sample_every
+        log(f"ising: {n_chains} chains of {L}x{L}, {total} sweeps in {time.perf_counter() - started:.1f}s")
+    empty = np.zeros((0, n_chains))
+    return IsingSamples(
+        L=L, temperatures=temps,
+        energy=torch.stack(energies).cpu().numpy() if energies else empty,
+        magnetization=torch.stack(mags).cpu().numpy() if mags else empty,
+        spins=(torch.stack(kept).cpu().numpy() if kept else np.zeros((0, n_chains, L, L), np.int8))
+        if keep_spins else None,
+        sweeps=equilibration_sweeps + sample_every * np.arange(1, n_samples + 1))
+
+
+def infinite_temperature_samples(n: int, L: int, seed: int, device: torch.device | str = "cpu"
+                                 ) -> dict[str, np.ndarray]:
+    """n independent uniformly random configurations (T = inf)."""
+    generator = torch.Generator(device=torch.device(device)).manual_seed(int(seed))
+    spins = random_spins(n, L, generator, device)
+    return {"spins": spins.to(torch.int8).cpu().numpy(),
+            "energy": energy_per_spin(spins).cpu().numpy(),
+            "magnetization": magnetization_per_spin(spins).cpu().numpy(),
+            "temperature": np.full(n, np.inf)}
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def label_boundaries(n_classes: int = 4, label_range: tuple[float, float] = DEFAULT_LABEL_RANGE
+                     ) -> np.ndarray:
+    """The n_classes - 1 inner boundaries of equal-width intervals over label_range."""
+    lo, hi = (float(v) for v in label_range)
+    if n_classes < 2 or not hi > lo:
+        raise ValueError(f"need n_classes >= 2 and label_range lo < hi, got {n_classes}, {label_range}")
+    return lo + (hi - lo) * np.arange(1, n_classes) / n_classes
+
+
+def energy_labels(e: np.ndarray, n_classes: int = 4,
+                  label_range: tuple[float, float] = DEFAULT_LABEL_RANGE) -> np.ndarray:
+    """Class of each energy per spin: interval index, left-closed; beyond the range -> end classes.
+
+    With the defaults: e < -1.5 -> 0, [-1.5, -1) -> 1, [-1, -0.5) -> 2, e >= -0.5 (also e > 0) -> 3.
+    """
+    return np.searchsorted(label_boundaries(n_classes, label_range), np.asarray(e, np.float64),
+                           side="right").astype(np.int64)
+
+
+def balance_classes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices of `per_class` randomly chosen examples of every class (class-major order).
+
+    Raises ValueError naming each class with too few examples and how many it has.
+    """
+    labels = np.asarray(labels)
+    n_classes = int(labels.max()) + 1 if len(labels) else 0
+    return _balance(labels, per_class, seed, n_classes)
+
+
+def _balance(labels: np.ndarray, per_class: int, seed: int, n_classes: int) -> np.ndarray:
+    counts = np.bincount(labels, minlength=n_classes)
+    short = [f"class {c} has {counts[c]}" for c in range(n_classes) if counts[c] < per_class]
+    if short:
+        raise ValueError(f"too few samples to balance {per_class} per class: {', '.join(short)} "
+                         f"(counts {counts.tolist()}); sample more (samples_per_temperature) or "
+                         f"use more temperatures where that class's energies occur")
+    rng = np.random.default_rng(int(seed))
+    picks = [np.sort(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False))
+             for c in range(n_classes)]
+    return np.concatenate(picks)
+
+
+def stratified_permutation(labels: np.ndarray, split_seed: int) -> np.ndarray:
+    """tasks.split_permutation reordered so that every prefix is as class-balanced as possible.
+
+    Within each class the order of split_permutation is kept; the classes are then
+    interleaved (rank 0 of every class, rank 1 of every class, ...).
+    """
+    labels = np.asarray(labels)
+    permutation = split_permutation(len(labels), split_seed)
+    perm_labels = labels[permutation]
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        where = np.flatnonzero(perm_labels == c)
+        rank[where] = np.arange(len(where))
+    order = np.lexsort((perm_labels, rank))  # by rank, then class
+    return permutation[order]
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
+                           temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
+                           equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
+                           sample_every: int = DEFAULT_SAMPLE_EVERY,
+                           samples_per_temperature: int = DEFAULT_SAMPLES_PER_TEMPERATURE,
+                           include_infinite_temperature: bool = True, n_classes: int = 4,
+                           label_range: tuple[float, float] = DEFAULT_LABEL_RANGE,
+                           pool_size: int = DEFAULT_POOL_SIZE,
+                           fractions: Sequence[float] = DEFAULT_FRACTIONS, split_seed: int = 0,
+                           seed: int = 0, device: torch.device | str = "cpu",
+                           chains_per_temperature: int = DEFAULT_CHAINS_PER_TEMPERATURE,
+                           initial_state: str = "random", stratified_splits: bool = False,
+                           log: Callable[[str], None] = print) -> dict:
+    """Sample Ising configurations, label them by energy class, balance, and write the dataset.
+
+    samples_per_temperature must be a multiple of chains_per_temperature (each chain
+    gives samples_per_temperature / chains_per_temperature samples). With
+    include_infinite_temperature, samples_per_temperature random configurations are
+    added. Returns a summary dict (class counts before balancing, sizes).
+    """
+    if pool_size % n_classes:
+        raise ValueError(f"pool_size={pool_size} is not a multiple of n_classes={n_classes}")
+    if samples_per_temperature % chains_per_temperature:
+        raise ValueError(f"samples_per_temperature={samples_per_temperature} is not a multiple of "
+                         f"chains_per_temperature={chains_per_temperature}")
+    for fraction in fractions:
+        split_indices(np.arange(pool_size), fraction)  # validates the fraction early
+    temperatures = [float(t) for t in temperatures]
+    device = torch.device(device)
+    samples = run_chains(L, temperatures, chains_per_temperature, equilibration_sweeps,
+                         samples_per_temperature // chains_per_temperature, sample_every, seed=seed,
+                         device=device, initial_state=initial_state, log=log)
+    parts = [samples.flat()]
+    if include_infinite_temperature:
+        # a seed of its own, derived from `seed`, so adding T = inf does not change the chains
+        parts.append(infinite_temperature_samples(samples_per_temperature, L, seed + 1_000_003, device))
+    every = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    labels_all = energy_labels(every["energy"], n_classes, label_range)
+    counts = np.bincount(labels_all, minlength=n_classes)
+    log(f"ising: {len(labels_all)} samples, per class {counts.tolist()}")
+    chosen = _balance(labels_all, pool_size // n_classes, seed, n_classes)
+    inputs = every["spins"][chosen].reshape(len(chosen), L * L).astype(np.float32)
+    labels = labels_all[chosen]
+    permutation = (stratified_permutation(labels, split_seed) if stratified_splits
+                   else split_permutation(len(labels), split_seed))
+    boundaries = label_boundaries(n_classes, label_range)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("inputs", data=inputs, compression="gzip", shuffle=True)
+        h5.create_dataset("labels", data=labels)
+        h5.create_dataset("permutation", data=permutation)
+        h5.create_dataset("energy", data=every["energy"][chosen])
+        h5.create_dataset("magnetization", data=every["magnetization"][chosen])
+        h5.create_dataset("temperature", data=every["temperature"][chosen])
+        for fraction in fractions:
+            train, test = split_indices(permutation, fraction)
+            group = h5.create_group(f"splits/{fraction_key(fraction)}")
+            group.create_dataset("train", data=train)
+            group.create_dataset("test", data=test)
+            set_attrs(group, {"train_class_counts": np.bincount(labels[train], minlength=n_classes).tolist(),
+                              "test_class_counts": np.bincount(labels[test], minlength=n_classes).tolist()})
+        set_attrs(h5, provenance(
+            describe_device(device), task="ising", kind="ising", L=int(L), N=int(L * L),
+            n_classes=int(n_classes), p=0, temperatures=temperatures,
+            include_infinite_temperature=bool(include_infinite_temperature),
+            equilibration_sweeps=int(equilibration_sweeps), sample_every=int(sample_every),
+            samples_per_temperature=int(samples_per_temperature),
+            chains_per_temperature=int(chains_per_temperature), initial_state=initial_state,
+            label_mode="fixed", label_range=[float(v) for v in label_range],
+            label_boundaries=boundaries.tolist(), class_counts_before_balancing=counts.tolist(),
+            pool_size=int(pool_size), fractions=[float(f) for f in fractions],
+            split_seed=int(split_seed), seed=int(seed), stratified_splits=bool(stratified_splits),
+            J=1.0, h=0.0, boundary="periodic", defaults_note=DEFAULTS_NOTE))
+    log(f"ising: wrote {path}: {len(labels)} examples ({pool_size // n_classes} per class), "
+        f"fractions {list(fractions)}")
+    return {"class_counts": counts.tolist(), "n_examples": len(labels), "n_samples": len(labels_all)}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output HDF5 path")
+    parser.add_argument("--L", type=int, default=DEFAULT_L, help="lattice size (even)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=None,
+                        help="temperatures (default: 41 evenly spaced in [1, 5])")
+    parser.add_argument("--t-min", type=float, default=None, help="with --n-temperatures: grid start")
+    parser.add_argument("--t-max", type=float, default=None, help="with --n-temperatures: grid end")
+    parser.add_argument("--n-temperatures", type=int, default=None, help="uniform grid size")
+    parser.add_argument("--equilibration-sweeps", type=int, default=DEFAULT_EQUILIBRATION_SWEEPS)
+    parser.add_argument("--sample-every", type=int, default=DEFAULT_SAMPLE_EVERY)
+    parser.add_argument("--samples-per-temperature", type=int, default=DEFAULT_SAMPLES_PER_TEMPERATURE)
+    parser.add_argument("--chains-per-temperature", type=int, default=DEFAULT_CHAINS_PER_TEMPERATURE)
+    parser.add_argument("--no-infinite-temperature", action="store_true",
+                        help="leave out the T = inf random configurations")
+    parser.add_argument("--n-classes", type=int, default=4)
+    parser.add_argument("--label-range", type=float, nargs=2, default=list(DEFAULT_LABEL_RANGE))
+    parser.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE)
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--initial-state", choices=("random", "up"), default="random")
+    parser.add_argument("--stratified-splits", action="store_true",
+                        help="interleave classes in the split permutation (balanced train prefix)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def temperatures_from_args(args) -> list[float]:
+    if args.temperatures is not None:
+        return list(args.temperatures)
+    if args.n_temperatures is not None or args.t_min is not None or args.t_max is not None:
+        lo = 1.0 if args.t_min is None else args.t_min
+        hi = 5.0 if args.t_max is None else args.t_max
+        n = 41 if args.n_temperatures is None else args.n_temperatures
+        return [float(t) for t in np.round(np.linspace(lo, hi, n), 10)]
+    return list(DEFAULT_TEMPERATURES)
+
+
+def run(args) -> int:
+    import sys
+
+    from grokglass.io import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device, log=lambda s: print(s, flush=True))
+    try:
+        generate_ising_dataset(
+            args.out, L=args.L, temperatures=temperatures_from_args(args),
+            equilibration_sweeps=args.equilibration_sweeps, sample_every=args.sample_every,
+            samples_per_temperature=args.samples_per_temperature,
+            include_infinite_temperature=not args.no_infinite_temperature, n_classes=args.n_classes,
+            label_range=tuple(args.label_range), pool_size=args.pool_size, fractions=args.fractions,
+            split_seed=args.split_seed, seed=args.seed, device=device,
+            chains_per_temperature=args.chains_per_temperature, initial_state=args.initial_state,
+            stratified_splits=args.stratified_splits, log=lambda s: print(s, flush=True))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
