@@ -15,13 +15,7 @@ from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
 from grokglass.wlmd.systems import BoxSumSystem, RotatedSquareSystem
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two-parameter systems run fastest on one thread; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_box_sum_entropy_is_log_triangle():

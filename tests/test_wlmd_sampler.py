@@ -13,13 +13,7 @@ from grokglass.wlmd.sampler import (SamplerSettings, WalkerState, init_walkers, 
 from grokglass.wlmd.systems import BoxSumSystem, TransformerSystem
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors run faster (and steadier on a busy machine) on one thread; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_system(p: int = 7, d_model: int = 8) -> TransformerSystem:

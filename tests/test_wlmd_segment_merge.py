@@ -16,13 +16,7 @@ from grokglass.wlmd.merge import MergeError, max_entropy_curve, merge_segment
 from grokglass.wlmd.segment import group_walker_ids, run_segment
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster (and steadier on a busy machine) on one thread; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def quiet(line):

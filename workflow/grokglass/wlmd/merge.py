@@ -143,10 +143,15 @@ def _check_same(path, what: str, found: dict, expected: dict) -> None:
                          f"the landscape spec gives {expected.get(key)!r}")
 
 
+def _check_settings(path, h5: h5py.File, spec: dict) -> None:
+    """A file must have been made on the landscape's grid with its sampler settings."""
+    _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
+    _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+
+
 def _read_group_file(path, spec: dict, segment: int) -> dict:
     with h5py.File(path, "r") as h5:
-        _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
-        _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+        _check_settings(path, h5, spec)
         file_segment = int(h5.attrs["segment"])
         if file_segment != segment:
             raise MergeError(f"{path}: entropy file is of segment {file_segment}, merging segment {segment}")
@@ -178,8 +183,7 @@ def _check_walker_sets(groups: list[dict], walkers: int) -> None:
 
 def _read_previous(path, spec: dict, segment: int) -> dict:
     with h5py.File(path, "r") as h5:
-        _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
-        _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+        _check_settings(path, h5, spec)
         if int(h5.attrs["segment"]) != segment - 1:
             raise MergeError(f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, "
                              f"expected {segment - 1}")
