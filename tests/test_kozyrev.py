@@ -52,3 +52,31 @@ def test_analyze_groups_by_optimizer():
     fits = analyze(table)
     assert set(fits) == {"all", "optimizer=adamw", "optimizer=sgld"}
     assert abs(fits["optimizer=sgld"]["square_law"]["slope"] - 2.0) < 1e-9
+
+
+def test_kozyrev_figure_renders_both_panels_and_the_fits(tmp_path):
+    from grokglass.figures import kozyrev
+    from grokglass.figures.common import data_axes
+    from grokglass.io import write_table
+
+    paths = []
+    for i, (n_train, t_mem) in enumerate([(500, 40), (600, 50), (700, 60), (800, 70)]):
+        steps = np.arange(0, 6000)
+        t_grok = 2 * t_mem**2
+        train = (steps >= t_mem).astype(float)
+        test = (steps >= t_grok).astype(float) * (i != 3)  # the last run never groks: censored
+        path = tmp_path / f"r{i}" / "metrics.h5"
+        write_table(path, {"step": steps, "train_acc": train, "test_acc": test,
+                           "weight_norm": np.ones_like(train), "ln_train_loss": -train},
+                    {"run": f'{{"name": "r{i}", "optimizer": "adamw", "fraction": 0.5, "seed": {i}}}',
+                     "n_train": n_train})
+        paths.append(str(path))
+    fig = kozyrev(paths, tmp_path / "koz")
+    left, right = data_axes(fig)
+    assert left.get_xscale() == "log" and left.get_yscale() == "log"
+    labels = [line.get_label() for line in left.get_lines()]
+    assert any(label.startswith("fit: slope 2.00") for label in labels)
+    assert "censored" in left.get_title()
+    assert right.get_xlabel() == "training-set size n_train"
+    for ext in ("pdf", "png", "csv"):
+        assert (tmp_path / f"koz.{ext}").stat().st_size > 0

@@ -17,12 +17,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 from grokglass.figures.common import PathLike, new_figure, save_figure
 from grokglass.figures.style import figure_style
 from grokglass.kozyrev import analyze, run_table
 
-TITLES = ("(a) square law: t_grok vs t_mem", "(b) Eyring law: grokking time vs n_train")
+TITLES = ("(a) square law: t_grok vs t_mem", "(b) Eyring law: time vs n_train")
 
 
 def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
@@ -38,6 +39,10 @@ def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
         ax.plot(xs, anchor * xs**2, color="grey", linestyle="--", label="Kozyrev: slope 2")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # a few plain labels, also on ranges narrower than a decade
+        axis.set_major_locator(MaxNLocator(4))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("t_mem (train acc ≥ 0.99)")
     ax.set_ylabel("t_grok (test acc ≥ 0.99)")
     ax.set_title(TITLES[0] + (f"  ({fit['censored']} censored)" if fit["censored"] else ""))
