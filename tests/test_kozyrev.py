@@ -61,7 +61,7 @@ def test_kozyrev_figure_renders_both_panels_and_the_fits(tmp_path):
 
     paths = []
     for i, (n_train, t_mem) in enumerate([(500, 40), (600, 50), (700, 60), (800, 70)]):
-        steps = np.arange(0, 6000)
+        steps = np.arange(0, 8000)
         t_grok = 2 * t_mem**2
         train = (steps >= t_mem).astype(float)
         test = (steps >= t_grok).astype(float) * (i != 3)  # the last run never groks: censored
