@@ -68,11 +68,11 @@ chmod 755 "$STATE"
 say "state dir $STATE"
 
 # ---- 1. packages (only if missing) ----------------------------------------------------------
+export PATH=$PATH:/usr/sbin:/sbin
 need=()
 for pair in munged:munge slurmctld:slurmctld slurmd:slurmd sinfo:slurm-client slurmdbd:slurmdbd mariadbd:mariadb-server; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
-export PATH=$PATH:/usr/sbin:/sbin
 if ((${#need[@]})); then
     command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get to install them (Debian 12 expected)"
     say "installing ${need[*]} (log: $LOG/apt.log)"
@@ -143,9 +143,14 @@ KillWait=5
 MinJobAge=300
 Waittime=0
 SchedulerParameters=sched_interval=2
+# real preemption for the tests: a job in partition $PARTITION-urgent preempts jobs in $PARTITION
+# (requeued if they allow it, otherwise cancelled with state PREEMPTED)
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM Gres=gpu:fake:$GPUS State=UNKNOWN
-PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP PriorityTier=1 DefMemPerCPU=$((MEM / CPUS / 2))
+PartitionName=$PARTITION-urgent Nodes=$NODE MaxTime=INFINITE State=UP PriorityTier=10 DefMemPerCPU=$((MEM / CPUS / 2))
 EOF
 
 {

@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("grokglass.bench", None),
     "summarize": ("grokglass.analysis", None),
     "kozyrev": ("grokglass.kozyrev", None),
+    "ising-dataset": ("grokglass.ising", None),
 }
 
 

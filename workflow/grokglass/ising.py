@@ -111,30 +111,110 @@ def magnetization_per_spin(spins: torch.Tensor) -> torch.Tensor:
     return spins.double().mean(dim=(-1, -2))
 
 
-def _half_sweep(spins: torch.Tensor, beta: torch.Tensor, mask: torch.Tensor,
-                u: torch.Tensor) -> None:
-    delta = 2.0 * spins * neighbour_sum(spins)  # energy cost of flipping each spin
-    flip = (u < torch.exp(-beta * delta)) & mask
-    spins.mul_(1.0 - 2.0 * flip.to(spins.dtype))
+def to_sublattices(spins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split (..., L, L) spins into the even ((i + j) even) and odd sublattices, each (..., L, L/2).
+
+    Row i of the even sublattice holds the sites j = 2k + (i % 2), the odd one j = 2k + 1 - (i % 2).
+    """
+    even = torch.empty(*spins.shape[:-1], spins.shape[-1] // 2, dtype=spins.dtype, device=spins.device)
+    odd = torch.empty_like(even)
+    even[..., 0::2, :] = spins[..., 0::2, 0::2]
+    even[..., 1::2, :] = spins[..., 1::2, 1::2]
+    odd[..., 0::2, :] = spins[..., 0::2, 1::2]
+    odd[..., 1::2, :] = spins[..., 1::2, 0::2]
+    return even, odd
+
+
+def from_sublattices(even: torch.Tensor, odd: torch.Tensor) -> torch.Tensor:
+    """The inverse of to_sublattices: (..., L, L) spins."""
+    spins = torch.empty(*even.shape[:-1], 2 * even.shape[-1], dtype=even.dtype, device=even.device)
+    spins[..., 0::2, 0::2] = even[..., 0::2, :]
+    spins[..., 1::2, 1::2] = even[..., 1::2, :]
+    spins[..., 0::2, 1::2] = odd[..., 0::2, :]
+    spins[..., 1::2, 0::2] = odd[..., 1::2, :]
+    return spins
+
+
+def _sublattice_neighbour_sum(other: torch.Tensor, of_even: bool) -> torch.Tensor:
+    """Neighbour sums of one sublattice's sites, from the other sublattice (..., L, L/2).
+
+    Vertical neighbours sit at the same column index k in rows i +- 1; horizontal ones
+    at k and at k - 1 (even sites in even rows, odd sites in odd rows) or k + 1.
+    """
+    padded = torch.nn.functional.pad(other.unsqueeze(-3), (1, 1, 1, 1), mode="circular").squeeze(-3)
+    centre = padded[..., 1:-1, 1:-1]
+    vertical = padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
+    left, right = padded[..., 1:-1, :-2], padded[..., 1:-1, 2:]
+    even_row = (torch.arange(other.shape[-2], device=other.device) % 2 == 0).view(-1, 1)
+    side = torch.where(even_row, left, right) if of_even else torch.where(even_row, right, left)
+    return centre + vertical + side
+
+
+def _metropolis_update(spins: torch.Tensor, field: torch.Tensor, beta: torch.Tensor,
+                       u: torch.Tensor) -> None:
+    """Flip each spin with probability min(1, exp(-beta dE)), dE = 2 s h (in place)."""
+    accept = u < torch.exp(-beta * (2.0 * spins * field))
+    spins.mul_(torch.where(accept, -1.0, 1.0).to(spins.dtype))
+
+
+class CheckerboardIsing:
+    """B independent L x L periodic Ising lattices (J = 1, h = 0) kept as two sublattices.
+
+    A sweep updates all even sites, then all odd sites (a site's neighbours are all of
+    the other colour, so this is an exact Metropolis sweep); each half draws one
+    uniform number per site of its colour from `generator`, even half first.
+    """
+
+    def __init__(self, spins: torch.Tensor, beta: torch.Tensor | Sequence[float] | float):
+        _check_lattice(spins.shape[-1])
+        if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
+            raise ValueError(f"spins must be (B, L, L), got {tuple(spins.shape)}")
+        self.L = int(spins.shape[-1])
+        self.even, self.odd = to_sublattices(spins.to(torch.float32))
+        beta = torch.as_tensor(beta, dtype=torch.float32, device=spins.device)
+        self.beta = beta.expand(spins.shape[0]).reshape(-1, 1, 1).clone()
+
+    def sweep(self, generator: torch.Generator, n: int = 1) -> None:
+        for _ in range(int(n)):
+            u = torch.rand(self.even.shape, generator=generator, device=self.even.device)
+            _metropolis_update(self.even, _sublattice_neighbour_sum(self.odd, True), self.beta, u)
+            u = torch.rand(self.odd.shape, generator=generator, device=self.odd.device)
+            _metropolis_update(self.odd, _sublattice_neighbour_sum(self.even, False), self.beta, u)
+
+    def spins(self) -> torch.Tensor:
+        return from_sublattices(self.even, self.odd)
+
+    def energy_per_spin(self) -> torch.Tensor:
+        """e = E / N (float64, (B,)); every bond has exactly one even end."""
+        bonds = self.even.double() * _sublattice_neighbour_sum(self.odd, True).double()
+        return -bonds.sum(dim=(-1, -2)) / (self.L * self.L)
+
+    def magnetization_per_spin(self) -> torch.Tensor:
+        return (self.even.double().sum(dim=(-1, -2)) + self.odd.double().sum(dim=(-1, -2))) \
+            / (self.L * self.L)
 
 
 def metropolis_sweep(spins: torch.Tensor, beta: torch.Tensor | float, generator: torch.Generator,
                      masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """One checkerboard Metropolis sweep (both colours), in place; returns `spins`.
+    """Reference checkerboard sweep on the full (B, L, L) lattice, in place; returns `spins`.
 
-    spins: (B, L, L) float32 +-1; beta: inverse temperatures, (B,), (B, 1, 1) or a float
-    (J = 1, k_B = 1). A flip costs dE = 2 s_i sum_nn s_j and is accepted with
-    probability min(1, exp(-beta dE)). One uniform number is drawn per site and
-    sweep; each site uses it in its own colour's half-sweep only.
+    Slower than CheckerboardIsing (every step runs over all sites) but written
+    directly from the definition; it draws the same random numbers in the same
+    order, so both give bit-identical chains (tested). beta: (B,), (B, 1, 1) or a float.
     """
     if masks is None:
         masks = checkerboard_masks(spins.shape[-1], spins.device)
     beta = torch.as_tensor(beta, dtype=spins.dtype, device=spins.device)
     if beta.ndim == 1:
         beta = beta.view(-1, 1, 1)
-    u = torch.rand(spins.shape, generator=generator, device=spins.device, dtype=spins.dtype)
-    for mask in masks:
-        _half_sweep(spins, beta, mask, u)
+    half = (*spins.shape[:-1], spins.shape[-1] // 2)
+    for colour, mask in enumerate(masks):
+        u_half = torch.rand(half, generator=generator, device=spins.device, dtype=spins.dtype)
+        ones = torch.ones_like(u_half)  # placeholders for the other colour (masked out below)
+        u = from_sublattices(u_half, ones) if colour == 0 else from_sublattices(ones, u_half)
+        field = neighbour_sum(spins)
+        accept = (u < torch.exp(-beta * (2.0 * spins * field))) & mask
+        spins.mul_(torch.where(accept, -1.0, 1.0).to(spins.dtype))
     return spins
 
 
@@ -199,19 +279,16 @@ def run_chains(L: int, temperatures: Sequence[float], chains_per_temperature: in
         spins = torch.ones(n_chains, L, L, dtype=torch.float32, device=device)
     else:
         raise ValueError(f"initial_state must be 'random' or 'up', got {initial_state!r}")
-    beta = torch.as_tensor(1.0 / temps, dtype=torch.float32, device=device).view(-1, 1, 1)
-    masks = checkerboard_masks(L, device)
+    lattice = CheckerboardIsing(spins, torch.as_tensor(1.0 / temps, dtype=torch.float32, device=device))
     started = time.perf_counter()
-    for _ in range(int(equilibration_sweeps)):
-        metropolis_sweep(spins, beta, generator, masks)
+    lattice.sweep(generator, int(equilibration_sweeps))
     energies, mags, kept = [], [], []
     for _ in range(int(n_samples)):
-        for _ in range(int(sample_every)):
-            metropolis_sweep(spins, beta, generator, masks)
-        energies.append(energy_per_spin(spins))
-        mags.append(magnetization_per_spin(spins))
+        lattice.sweep(generator, int(sample_every))
+        energies.append(lattice.energy_per_spin())
+        mags.append(lattice.magnetization_per_spin())
         if keep_spins:
-            kept.append(spins.to(torch.int8))
+            kept.append(lattice.spins().to(torch.int8))
     if log is not None:
         total = equilibration_sweeps + n_samples * sample_every
         log(f"ising: {n_chains} chains of {L}x{L}, {total} sweeps in {time.perf_counter() - started:.1f}s")
@@ -329,6 +406,8 @@ def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
     for fraction in fractions:
         split_indices(np.arange(pool_size), fraction)  # validates the fraction early
     temperatures = [float(t) for t in temperatures]
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     samples = run_chains(L, temperatures, chains_per_temperature, equilibration_sweeps,
                          samples_per_temperature // chains_per_temperature, sample_every, seed=seed,

@@ -221,3 +221,7 @@ def run_training(run: dict, data_path: str | Path, metrics_path: str | Path,
                     "step": run["steps"], "provenance": attrs},
                    checkpoint_path)
     return columns
+
+
+# registers model kind "mlp" (the Ising classifier); imported last because it imports this module
+from grokglass import ising_model  # noqa: E402,F401

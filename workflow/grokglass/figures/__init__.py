@@ -26,11 +26,13 @@ from grokglass.figures.fig8 import fig8
 from grokglass.figures.landscape_summary import landscape_summary
 from grokglass.figures.convergence import convergence
 from grokglass.figures.kozyrev import kozyrev
+from grokglass.figures.ising import ising_pca, ising_training
 
 NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
-         "landscape_summary", "convergence", "kozyrev")
+         "landscape_summary", "convergence", "kozyrev", "ising_training", "ising_pca")
 _FUNCTIONS = {f.__name__: f for f in (fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8,
-                                      landscape_summary, convergence, kozyrev)}
+                                      landscape_summary, convergence, kozyrev, ising_training,
+                                      ising_pca)}
 
 __all__ = [*NAMES, "figure_function"]
 

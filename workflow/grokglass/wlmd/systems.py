@@ -161,3 +161,66 @@ class RotatedSquareSystem(_TwoParameterToy):
 
 def n_parameters(system) -> int:
     return sum(math.prod(shape) for shape in system.param_shapes().values())
+
+
+class DenseSystem:
+    """The Ising task's dense classifier (grokglass.ising_model) on one split:
+    x = ln CE_train (float64), y = y_scale * smoothed A_test, both of the logits
+    beta_s * z (the network's output times inverse_temperature), as in training.
+
+    Walkers are batched through matmuls on the stacked parameters (W: (K, out, in)).
+    No dropout (the sampler explores the deterministic network). Train and test
+    sets are padded to a multiple of sampler.ROW_ALIGN examples as in
+    TransformerSystem; the padding is dropped before the means.
+    """
+
+    def __init__(self, hidden, n_classes: int, in_features: int, split: Split,
+                 inverse_temperature: float = 1.0, slope: float = DEFAULT_SLOPE,
+                 y_scale: float = 10.0, device: torch.device | str = "cpu", init_scale: float = 1.0):
+        from grokglass import ising_model  # imported here: it registers a model kind in train
+        from grokglass.metrics import per_example_cross_entropy64
+
+        self._net, self._nll = ising_model, per_example_cross_entropy64
+        if split.train_inputs.shape[-1] != in_features:
+            raise ValueError(f"in_features={in_features} does not match the split's "
+                             f"{split.train_inputs.shape[-1]} input features")
+        self.hidden = tuple(int(h) for h in hidden)
+        self.n_classes, self.in_features = int(n_classes), int(in_features)
+        self.inverse_temperature = float(inverse_temperature)
+        self.init_scale = float(init_scale)
+        self.slope, self.y_scale = float(slope), float(y_scale)
+        self.device = torch.device(device)
+        self.shapes = ising_model.dense_shapes(self.in_features, self.hidden, self.n_classes)
+        split = split.to(self.device)
+        self.n_train, self.n_test = len(split.train_labels), len(split.test_labels)
+        train_inputs, train_labels = _pad_examples(split.train_inputs.float(), split.train_labels)
+        test_inputs, test_labels = _pad_examples(split.test_inputs.float(), split.test_labels)
+        self.n_train_padded = len(train_labels)
+        self.inputs = torch.cat([train_inputs, test_inputs])
+        self.train_labels, self.test_labels = train_labels, test_labels
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.inputs)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(self.shapes)
+
+    def init_params(self, seed: int) -> dict[str, torch.Tensor]:
+        """PyTorch-default-like init (times init_scale) from a CPU generator seeded with `seed`."""
+        generator = torch.Generator().manual_seed(int(seed))
+        return self._net.dense_init_params(self.shapes, generator, self.init_scale)
+
+    def bounds(self, scale: float) -> dict[str, float]:
+        """b_k = scale * init std of tensor k; a bias takes the std of its layer's weight."""
+        std = self._net.dense_init_std(self.shapes, self.init_scale)
+        return {name: scale * s for name, s in std.items()}
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self._net.dense_logits(params, self.inputs, self.inverse_temperature)
+        train = logits[..., :self.n_train_padded, :]
+        test = logits[..., self.n_train_padded:, :]
+        nll = self._nll(train, self.train_labels)
+        x = nll[..., :self.n_train].mean(dim=-1).log()
+        soft = torch.sigmoid(self.slope * margins(test, self.test_labels))
+        return x, self.y_scale * soft[..., :self.n_test].mean(dim=-1).double()

@@ -1,0 +1,170 @@
+"""Ising-task figures (spec 10.4): training curves and the PCA layer analysis.
+
+:func:`ising_training` — one panel per run (e.g. one per beta_s, weight decay or
+dropout value): train and test accuracy vs epoch on a log x axis (full batch, so
+one epoch = one step), with the grokking delay tau = t_test99 - t_train99 in the
+legend title when both are reached.
+CSV: panel, title, series ('train' / 'test'), step, accuracy, t_train99, t_test99
+(the milestones of the panel's run, empty when never reached).
+
+:func:`ising_pca` — from a snapshot file of ising_model.train_with_snapshots:
+(a) fraction of active weights |w| > 0.05 max|w| per layer vs step (log x),
+(b) components holding 90 % of sum s^2 of each weight matrix vs step (log x),
+(c) / (d) the last hidden layer's test-set activations on their top-2 principal
+components, coloured by class, before grokking (the last snapshot at or before
+t_train99, where train accuracy first reaches 0.99) and after it (the last
+snapshot), unless before_step / after_step are given.
+CSV: panel, title, series, layer, step, value (panels a, b: active fraction or
+component count; also active count in `count`), pc1, pc2, label (panels c, d).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from grokglass.analysis import first_step
+from grokglass.figures import style
+from grokglass.figures.common import (PathLike, accuracy_panel, check_lengths, load_metrics,
+                                      new_figure, panel_letter, save_figure, tag_panel)
+from grokglass.figures.style import figure_style
+
+EPOCH_LABEL = "epochs"
+PCA_TITLES = ("(a) active weights", "(b) components for 90% variance",
+              "(c) before grokking", "(d) after grokking")
+
+
+def _milestones(frame: pd.DataFrame) -> tuple[int | None, int | None]:
+    steps = frame["step"].to_numpy()
+    return (first_step(steps, frame["train_acc"].to_numpy(), 0.99),
+            first_step(steps, frame["test_acc"].to_numpy(), 0.99))
+
+
+def ising_training(metrics_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike,
+                   ncols: int | None = None, xmax: float | None = None) -> Figure:
+    """Train/test accuracy vs epoch (log x), one panel per run, in rows of `ncols` panels."""
+    n = check_lengths(metrics_paths=metrics_paths, titles=titles)
+    ncols = min(n, 3) if ncols is None else max(1, min(int(ncols), n))
+    nrows = math.ceil(n / ncols)
+    with figure_style():
+        fig, axes = new_figure(nrows, ncols)
+        tables = []
+        for i, (path, title) in enumerate(zip(metrics_paths, titles)):
+            frame = load_metrics(path)
+            ax = axes.flat[i]
+            t_train, t_test = _milestones(frame)
+            d = accuracy_panel(ax, frame, title, log_x=True, xmax=xmax, legend=False)
+            ax.set_xlabel(EPOCH_LABEL)
+            heading = None
+            if t_train is not None and t_test is not None:
+                heading = f"τ = {t_test - t_train:,}"
+            elif t_train is not None:
+                heading = "test never ≥ 0.99"
+            ax.legend(loc="best", fontsize="small", title=heading, title_fontsize="small")
+            rows = pd.concat([pd.DataFrame({"series": s, "step": d["step"], "accuracy": d[c]})
+                              for s, c in (("train", "train_acc"), ("test", "test_acc"))],
+                             ignore_index=True)
+            rows["t_train99"] = t_train
+            rows["t_test99"] = t_test
+            tables.append(tag_panel(rows, panel_letter(i), title))
+        for ax in axes.flat[n:]:
+            ax.remove()
+        save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
+    return fig
+
+
+def load_snapshots(path: PathLike) -> dict:
+    """The parts of a train_with_snapshots file the figure uses."""
+    with h5py.File(path, "r") as h5:
+        steps = h5["steps"][()]
+        n_weights = int(h5.attrs.get("n_weight_layers", len(h5["weights"])))
+        n_hidden = int(h5.attrs.get("n_hidden_layers", len(h5["activations"]) - 1))
+        weights = []
+        for layer in range(n_weights):
+            g = h5[f"weights/W{layer}"]
+            weights.append({"active_relative": g["active_relative"][()],
+                            "active_absolute": g["active_absolute"][()],
+                            "n_components": g["n_components"][()], "size": int(g.attrs["size"])})
+        coords = [h5[f"activations/h{layer}/coords"][()] for layer in range(n_hidden)]
+        labels = h5["activations/labels"][()]
+        metrics = {k: v[()] for k, v in h5["metrics"].items()} if "metrics" in h5 else {}
+        run = h5.attrs.get("run", "{}")
+    return {"steps": steps, "weights": weights, "coords": coords, "labels": labels,
+            "metrics": metrics, "run": json.loads(run) if isinstance(run, str) else {}}
+
+
+def _default_before(snap: dict) -> int:
+    steps = snap["steps"]
+    m = snap["metrics"]
+    t_train = None
+    if "train_acc" in m and "step" in m:
+        t_train = first_step(np.asarray(m["step"]), np.asarray(m["train_acc"]), 0.99)
+    if t_train is None:
+        return int(steps[len(steps) // 2])
+    return int(steps[steps <= t_train].max())
+
+
+def _snapshot_index(steps: np.ndarray, step: int) -> int:
+    return int(np.argmin(np.abs(steps.astype(np.int64) - int(step))))
+
+
+def ising_pca(snapshot_path: PathLike, out_prefix: PathLike, before_step: int | None = None,
+              after_step: int | None = None, layer: int = -1,
+              titles: Sequence[str] = PCA_TITLES) -> Figure:
+    """Active weights and 90 %-variance components per layer vs step; activation PCA before/after."""
+    snap = load_snapshots(snapshot_path)
+    steps = snap["steps"]
+    if not len(snap["coords"]):
+        raise ValueError(f"{snapshot_path}: the network has no hidden layer to draw")
+    hidden_index = range(len(snap["coords"]))[layer]
+    before = _snapshot_index(steps, _default_before(snap) if before_step is None else before_step)
+    after = _snapshot_index(steps, int(steps[-1]) if after_step is None else after_step)
+    positive = steps >= 1
+    with figure_style():
+        fig, axes = new_figure(2, 2, panel_width=4.2, panel_height=3.4)
+        ax_a, ax_b, ax_c, ax_d = axes.ravel()
+        tables = []
+        for letter, ax, title, key in (("a", ax_a, titles[0], "active_relative"),
+                                       ("b", ax_b, titles[1], "n_components")):
+            rows = []
+            for i, w in enumerate(snap["weights"]):
+                raw = np.asarray(w[key], dtype=float)
+                value = raw / w["size"] if key == "active_relative" else raw
+                ax.plot(steps[positive], value[positive], lw=1.4, marker="o", ms=2.5,
+                        color=style.PALETTE[i % len(style.PALETTE)], label=f"W{i}")
+                rows.append(pd.DataFrame({"series": key, "layer": f"W{i}", "step": steps,
+                                          "value": value,
+                                          "count": raw if key == "active_relative" else np.nan}))
+            ax.set_xscale("log")
+            ax.set_xlabel(EPOCH_LABEL)
+            ax.set_ylabel("active fraction (|w| > 0.05 max|w|)" if key == "active_relative"
+                          else "components for 90% variance")
+            ax.set_title(title)
+            ax.legend(loc="best", fontsize="small")
+            tables.append(tag_panel(pd.concat(rows, ignore_index=True), letter, title))
+        labels = snap["labels"]
+        classes = np.unique(labels)
+        for letter, ax, title, index in (("c", ax_c, titles[2], before), ("d", ax_d, titles[3], after)):
+            xy = snap["coords"][hidden_index][index]
+            for c in classes:
+                sel = labels == c
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, linewidths=0,
+                           color=style.PALETTE[int(c) % len(style.PALETTE)], label=f"class {c}",
+                           rasterized=True)
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+            full_title = f"{title}\nlayer h{hidden_index}, epoch {int(steps[index]):,}"
+            ax.set_title(full_title)
+            ax.legend(loc="best", fontsize="small", markerscale=3)
+            tables.append(tag_panel(pd.DataFrame({"series": "activations", "layer": f"h{hidden_index}",
+                                                  "step": int(steps[index]), "pc1": xy[:, 0],
+                                                  "pc2": xy[:, 1], "label": labels}),
+                                    letter, full_title))
+        save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
+    return fig
