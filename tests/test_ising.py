@@ -339,19 +339,14 @@ def test_dense_system_batched_equals_single_and_training_metrics(tiny_data):
 
 
 def test_dense_system_walker_path_does_not_depend_on_its_group(tiny_data):
-    from grokglass.wlmd.grid import EntropyGrid, GridSpec
-    from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
+    from grokglass.wlmd.grid import GridSpec
+    from grokglass.wlmd.sampler import SamplerSettings
+    from wlmd_helpers import walker_in_groups
 
     system = DenseSystem([16, 8], 4, 64, load_split(tiny_data[0], 0.5))
     settings = SamplerSettings(dt=1e-3, friction=0.05, wl_factor=0.5, t_rise=5, t_drop=10)
     spec = GridSpec(lows=(-10.0, 0.0), highs=(2.0, 10.0), bin_width=0.1, bias_start=0.5)
-    runs = {}
-    for ids in ([1], [0, 1], [1, 2, 3]):
-        state = init_walkers(system, ids, 9, settings)
-        grid = EntropyGrid(spec, len(ids))
-        run_epochs(system, grid, state, settings, 12)
-        k = ids.index(1)
-        runs[tuple(ids)] = (state.params[k], state.velocity[k], grid.learned()[k], grid.histogram[k])
+    runs = walker_in_groups(system, spec, settings)
     for group in ([0, 1], [1, 2, 3]):
         assert all(torch.equal(a, b) for a, b in zip(runs[(1,)], runs[tuple(group)]))
 

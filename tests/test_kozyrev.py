@@ -27,7 +27,6 @@ def test_size_law_prefers_the_true_model():
     rng = np.random.default_rng(1)
     n = np.linspace(1000, 4000, 40)
     exponential = np.exp(9.0 - 1.5e-3 * n + rng.normal(0, 0.05, 40))
-    power = np.exp(20.0 - 2.0 * np.log(n) + rng.normal(0, 0.05, 40))
     exp_fit = size_laws(_runs(np.ones(40), exponential, n), "t_grok")
     assert exp_fit["preferred"] == "exponential" and exp_fit["prediction_holds"]
     assert abs(exp_fit["exponential"]["slope"] + 1.5e-3) < 1e-4

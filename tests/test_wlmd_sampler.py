@@ -11,6 +11,7 @@ from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import (SamplerSettings, WalkerState, init_walkers, run_epochs,
                                     walker_seed)
 from grokglass.wlmd.systems import BoxSumSystem, TransformerSystem
+from wlmd_helpers import walker_in_groups
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,14 +87,7 @@ def test_walker_trajectory_independent_of_group(p, d_model, threads):
     torch.set_num_threads(threads)
     system = tiny_system(p, d_model)
     settings = SamplerSettings(dt=1e-3, friction=0.05, wl_factor=0.5, t_rise=5, t_drop=10)
-    spec = tiny_grid_spec()
-    runs = {}
-    for ids in ([1], [0, 1], [1, 2, 3]):
-        state = init_walkers(system, ids, 9, settings)
-        grid = EntropyGrid(spec, len(ids))
-        run_epochs(system, grid, state, settings, 12)
-        k = ids.index(1)
-        runs[tuple(ids)] = (state.params[k], state.velocity[k], grid.learned()[k], grid.histogram[k])
+    runs = walker_in_groups(system, tiny_grid_spec(), settings)
     assert torch.get_num_threads() == threads  # a lone walker's single-thread switch is undone
     for group in ([0, 1], [1, 2, 3]):
         for a, b in zip(runs[(1,)], runs[tuple(group)]):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from grokglass import metrics as M
-from grokglass.io import atomic_path, pick_device, provenance, torch_save, write_table
+from grokglass.io import pick_device, provenance, torch_save, write_table
 from grokglass.model import Transformer, TransformerConfig
 from grokglass.optim import SGLD, FixedNormAdamW, WanD, WanDAdamWHybrid, rescale_to_norm
 from grokglass.tasks import Split, load_split
