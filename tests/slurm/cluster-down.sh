@@ -18,18 +18,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 say() { echo "[cluster-down] $*"; [[ -d $LOG ]] && echo "[cluster-down $(date +%T)] $*" >>"$LOG/cluster.log"; return 0; }
 
-# our_pid NAME: the PID from $RUN/NAME.pid if that process is alive and is the daemon NAME
-our_pid() {
-    local pidfile=$RUN/$1.pid pid
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
-    [[ -r /proc/$pid/comm ]] || return 1
-    case "$1:$(cat "/proc/$pid/comm")" in
-        munged:munged | mariadb:mariadbd | mariadb:mysqld | slurmdbd:slurmdbd | slurmctld:slurmctld | slurmd:slurmd)
-            echo "$pid"; return 0 ;;
-    esac
-    return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
 
 failed=0
 stop() {  # stop NAME: SIGTERM, up to 15 s, then SIGKILL

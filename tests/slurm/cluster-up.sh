@@ -50,17 +50,7 @@ wait_for() {
     say "$what"
 }
 
-# alive NAME: true if $RUN/NAME.pid holds the PID of a live process whose command is NAME-ish
-alive() {
-    local pidfile=$RUN/$1.pid pid
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
-    [[ -r /proc/$pid/comm ]] || return 1
-    case "$1:$(cat "/proc/$pid/comm")" in
-        munged:munged | mariadb:mariadbd | mariadb:mysqld | slurmdbd:slurmdbd | slurmctld:slurmctld | slurmd:slurmd) return 0 ;;
-    esac
-    return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
 
 [[ $(id -u) == 0 ]] || { echo "cluster-up.sh: must run as root (it starts system daemons)" >&2; exit 1; }
 mkdir -p "$STATE" "$RUN" "$LOG" "$STATE/slurmctld" "$STATE/slurmd"
