@@ -24,13 +24,13 @@ def test_paper_scale_expands_to_the_papers_runs_and_landscapes(raw):
     assert runs["wand_add"]["wand"]["kT"] == 0.5 and runs["wand_add"]["steps"] == 10000
     assert runs["fig8_hybrid_f0.5"]["wand"]["kT"] == 0.7 and runs["fig8_hybrid_f0.5"]["task"] == "square"
     assert runs["fig7_adamw_f0.5"]["steps"] == 1000 and runs["fig7_adamw_f0.6"]["steps"] == 500
-    assert len(runs) == 3 + 3 + 1 + 2 * 2 * 4 + 7 * 5 * 3  # figures + Kozyrev analysis
+    assert len(runs) == 3 + 3 + 1 + 2 * 2 * 4 + 7 * 5 * 3 + 14  # figures + Kozyrev + Ising
     assert runs["koz_add_sgld_f0.35_s4"]["optimizer"] == "sgld"
     assert runs["koz_add_wand_f0.3_s0"]["wand"]["kT"] == 0.5 and runs["koz_add_wand_f0.3_s0"]["steps"] == 100000
     lands = C.landscapes(config)
     assert {k: v["segments"] for k, v in lands.items()} == {
         "grok_add": 600, "grok_square": 800, "grok_cubic": 200,
-        "shell_w32": 600, "shell_w64": 600, "shell_w128": 600}
+        "shell_w32": 600, "shell_w64": 600, "shell_w128": 600, "dense_ising": 20}
     assert lands["shell_w64"]["sampler"]["constraint"] == "shell"
     assert lands["grok_add"]["sampler"]["constraint"] == "bounds"
 
@@ -44,7 +44,7 @@ def test_adding_a_task_and_a_fraction_adds_runs_landscapes_and_panels(raw):
     assert "adamw_sub" in runs and "grok_sub" in C.landscapes(config)
     assert "fig7_hybrid_f0.3" in runs and "fig8_adamw_f0.3" in runs
     assert "sub" in figures["fig4"]["tasks"] and "grok_sub" in figures["fig1"]["landscapes"]
-    assert 0.3 in figures["fig7"]["fractions"] and 0.3 in C.dataset_fractions(config)
+    assert 0.3 in figures["fig7"]["fractions"] and 0.3 in C.dataset_fractions(config, "sub")
 
 
 @pytest.mark.parametrize("mutate,message", [
@@ -53,8 +53,8 @@ def test_adding_a_task_and_a_fraction_adds_runs_landscapes_and_panels(raw):
     (lambda c: c["baseline"].update(fraction=0), "config error at baseline.fraction: 0 is less than or equal to the minimum of 0"),
     (lambda c: c["tasks"].update(evil="__import__('os').system('x')"), "config error at tasks.evil: task 'evil'"),
     (lambda c: c["tasks"].update(bad="x +* y"), "config error at tasks.bad: task 'bad': cannot parse"),
-    (lambda c: c["wand"].update(task="mul"), "config error at wand.task: 'mul' is not a task"),
-    (lambda c: c["sweeps"]["fig7"].update(task="nope"), "config error at sweeps.fig7.task: 'nope' is not a task"),
+    (lambda c: c["wand"].update(task="mul"), "config error at wand.task: 'mul' is not an expression task"),
+    (lambda c: c["sweeps"]["fig7"].update(task="nope"), "config error at sweeps.fig7.task: 'nope' is not an expression task"),
     (lambda c: c["training"].update(steps=2.5), "config error at training.steps: 2.5 is not of type 'integer'"),
     (lambda c: c["wlmd"]["sampler"].update(share="always"), "config error at wlmd.sampler.share"),
     (lambda c: c.update(scale="huge"), "config error at scale: 'huge' is not one of scales"),
@@ -72,3 +72,88 @@ def test_quick_scale_overlay(raw):
     config = C.resolve({**copy.deepcopy(raw), "scale": "quick"})
     assert config["p"] < 67 and config["training"]["steps"] < 10000
     assert all(l["segments"] >= 2 for l in C.landscapes(config).values())
+
+
+# ----- the Ising task kind (spec 10) ---------------------------------------------------------
+def test_ising_task_kind_is_kept_apart_from_the_expression_tasks(raw):
+    config = C.resolve(copy.deepcopy(raw))
+    assert list(C.expression_tasks(config)) == ["add", "square", "cubic"]
+    assert list(C.ising_tasks(config)) == ["ising"]
+    assert "adamw_ising" not in C.runs(config) and "grok_ising" not in C.landscapes(config)
+    assert C.figure_inputs(config)["fig4"]["tasks"] == ["add", "square", "cubic"]
+    assert C.ising_temperatures(config["tasks"]["ising"])[:3] == [1.0, 1.1, 1.2]
+    assert len(C.ising_temperatures(config["tasks"]["ising"])) == 41
+    assert C.dataset_fractions(config, "ising") == [0.2]
+    assert 0.2 not in C.dataset_fractions(config, "add")
+
+
+def test_ising_sweeps_expand_to_one_run_per_value_sharing_the_base_run(raw):
+    config = C.resolve(copy.deepcopy(raw))
+    runs = C.ising_runs(config)
+    base = C.ising_base_run(config)
+    assert base["name"] == "ising_beta1_wd0.01_drop0_init1"
+    assert len(runs) == 1 + 4 + 4 + 3 + 2  # the base value of each sweep is the base run
+    sweeps = C.ising_sweep_runs(config)
+    assert sweeps["inverse_temperature"][2] == base["name"]
+    beta = runs[sweeps["inverse_temperature"][0]]
+    assert beta["model"]["inverse_temperature"] == 0.25 and beta["weight_decay"] == 0.01
+    wd = runs[sweeps["weight_decay"][4]]
+    assert wd["weight_decay"] == 1.0 and wd["model"]["inverse_temperature"] == 1.0
+    assert runs[sweeps["dropout"][1]]["model"]["dropout"] == 0.04
+    assert all(r["task"] == "ising" and r["model"]["kind"] == "mlp" and r["fraction"] == 0.2
+               for r in runs.values())
+    figures = C.figure_inputs(config)
+    assert figures["ising_dropout"]["runs"] == sweeps["dropout"]
+    assert figures["ising_dropout"]["titles"][1] == "(b) dropout = 0.04"
+    assert figures["ising_pca"] == {"function": "ising_pca", "run": base["name"]}
+    assert figures["ising_landscape"]["landscapes"] == ["dense_ising"]
+    assert figures["fig7"]["function"] == "fig7" and figures["fig1"]["function"] == "fig1"
+
+
+def test_ising_landscape_uses_the_base_network_without_dropout(raw):
+    changed = copy.deepcopy(raw)
+    changed["ising"]["model"]["dropout"] = 0.1
+    changed["ising"]["landscape"]["grid"] = {"x": [-12.0, 2.0]}
+    config = C.resolve(changed)
+    land = C.landscapes(config)["dense_ising"]
+    assert land["model"] == {"kind": "mlp", "hidden": [128, 128, 64], "inverse_temperature": 1.0,
+                             "init_scale": 1.0}
+    assert land["grid"]["x"] == [-12.0, 2.0] and land["grid"]["y"] == config["wlmd"]["grid"]["y"]
+    assert land["fraction"] == 0.2 and land["task"] == "ising"
+
+
+def test_pca_settings_change_only_the_layer_analysis_run(raw):
+    changed = copy.deepcopy(raw)
+    changed["ising"]["pca"]["settings"] = {"init_scale": 8.0, "weight_decay": 1.0}
+    config = C.resolve(changed)
+    pca = C.ising_pca_run(config)
+    assert pca["model"]["init_scale"] == 8.0 and pca["weight_decay"] == 1.0
+    assert pca["pca"] == {"n_snapshots": 30, "update_window": 20, "max_points": 2000}
+    assert C.ising_base_run(config)["model"]["init_scale"] == 1.0
+
+
+def test_without_an_ising_section_nothing_of_it_is_expanded(raw):
+    changed = copy.deepcopy(raw)
+    del changed["ising"]
+    del changed["tasks"]["ising"]
+    config = C.resolve(changed)
+    assert C.ising_runs(config) == {} and C.ising_landscapes(config) == {}
+    assert not any(name.startswith("ising") for name in C.figure_inputs(config))
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda c: c["tasks"]["ising"].update(L=7), "config error at tasks.ising"),
+    (lambda c: c["tasks"]["ising"].update(pool_size=4999), "config error at tasks.ising.pool_size: 4999 is not a multiple"),
+    (lambda c: c["tasks"]["ising"].update(samples_per_temperature=401),
+     "config error at tasks.ising.samples_per_temperature: 401 is not a multiple"),
+    (lambda c: c["ising"].update(task="add"), "config error at ising.task: 'add' is not a task of kind ising"),
+    (lambda c: c["fixed_norm"].update(task="ising"), "config error at fixed_norm.task: 'ising' is not an expression task"),
+    (lambda c: c["ising"]["sweeps"].update(momentum=[0.9]), "config error at ising.sweeps"),
+    (lambda c: c["ising"]["model"].update(dropout=1.0), "config error at ising.model.dropout"),
+])
+def test_ising_config_errors_name_the_key(raw, mutate, message):
+    changed = copy.deepcopy(raw)
+    mutate(changed)
+    with pytest.raises(C.ConfigError) as info:
+        C.resolve(changed)
+    assert message in str(info.value)

@@ -217,6 +217,28 @@ def test_cli_writes_a_dataset(tmp_path):
     assert len(split.train_labels) == 20 and split.train_inputs.shape[1] == 16
 
 
+def test_cli_task_json_from_config_gives_the_same_dataset_as_keyword_arguments(tmp_path):
+    """The workflow passes the config.yaml task as JSON; it must mean what the keywords mean."""
+    from grokglass.cli import main
+
+    task = {"kind": "ising", "L": 4, "temperatures": {"min": 1.5, "max": 4.5, "n": 3},
+            "equilibration_sweeps": 20, "sample_every": 2, "samples_per_temperature": 40,
+            "chains_per_temperature": 4, "pool_size": 40, "seed": 3}
+    out = tmp_path / "json.h5"
+    assert main(["ising-dataset", "--task-json", json.dumps(task), "--fractions", "0.5",
+                 "--out", str(out), "--threads", "1"]) == 0
+    ref = tmp_path / "ref.h5"
+    ising.generate_ising_dataset(ref, L=4, temperatures=[1.5, 3.0, 4.5], equilibration_sweeps=20,
+                                 sample_every=2, samples_per_temperature=40, chains_per_temperature=4,
+                                 pool_size=40, seed=3, fractions=[0.5], log=lambda s: None)
+    with h5py.File(out) as a, h5py.File(ref) as b:
+        assert np.array_equal(a["inputs"][()], b["inputs"][()])
+        assert np.array_equal(a["labels"][()], b["labels"][()])
+        assert json.loads(a.attrs["temperatures"]) == [1.5, 3.0, 4.5]
+    with pytest.raises(ValueError, match="unknown keys in the ising task: \\['lattice'\\]"):
+        ising.dataset_kwargs({"kind": "ising", "lattice": 4})
+
+
 # ----------------------------------------------------------------------------- dense classifier
 
 
@@ -358,6 +380,48 @@ def test_dense_system_is_differentiable(tiny_data):
     x, y = system.observables(params)
     (x.sum() + y.sum()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params.values())
+
+
+def test_wlmd_segment_samples_the_dense_classifier_from_a_landscape_spec(tiny_data, tmp_path):
+    """The pipeline's wlmd-segment/merge path with model kind 'mlp' (the Ising landscape)."""
+    from grokglass.wlmd.merge import merge_segment, write_landscape
+    from grokglass.wlmd.segment import build_system, run_segment
+
+    spec = {"name": "dense_test", "data": str(tiny_data[0]), "fraction": 0.5,
+            "model": {"kind": "mlp", "hidden": [16, 8], "inverse_temperature": 1.0, "init_scale": 1.0},
+            "walkers": 2, "walkers_per_job": 2, "segments": 1, "epochs_per_segment": 30, "seed": 0,
+            "sampler": {"dt": 1e-3, "friction": 0.05, "kT": 1.0, "wl_factor": 1.0, "t_rise": 5,
+                        "t_drop": 20, "bound_scale": 2.0, "shell_norm": 20.0, "share": "chunk",
+                        "y_scale": 10.0, "constraint": "bounds", "slope": 7.0},
+            "grid": {"x": [-6.0, 2.0], "y": [-0.5, 10.5], "bin_width": 0.1, "bias_strength": 3000.0,
+                     "bias_start": 0.0, "gaussian_sigma_bins": 3.0, "gaussian_cutoff_sigmas": 4.0}}
+    system = build_system(spec, torch.device("cpu"))
+    assert isinstance(system, DenseSystem) and system.in_features == 64 and system.n_classes == 4
+    run_segment(spec, 0, 0, None, None, tmp_path / "g0.pt", tmp_path / "g0.h5", device="cpu",
+                log=lambda s: None)
+    merge_segment(spec, 0, [tmp_path / "g0.h5"], None, tmp_path / "merged.h5", log=lambda s: None)
+    write_landscape(spec, tmp_path / "merged.h5", tmp_path / "landscape.h5", log=lambda s: None)
+    with h5py.File(tmp_path / "landscape.h5") as h5:
+        assert h5["histogram"][()].sum() == 2 * 30  # one visit per walker-epoch
+        assert np.nanmin(h5["entropy"][()]) == 0.0
+    with pytest.raises(ValueError, match="model.dropout must be 0"):
+        build_system(dict(spec, model=dict(spec["model"], dropout=0.1)), torch.device("cpu"))
+    with pytest.raises(ValueError, match="model kinds 'transformer' and 'mlp', got 'cnn'"):
+        build_system(dict(spec, model={"kind": "cnn"}), torch.device("cpu"))
+
+
+def test_ising_snapshots_cli_writes_snapshots_and_metrics(tiny_data, tmp_path):
+    from grokglass.cli import main
+
+    run = dict(mlp_run(steps=12), pca={"n_snapshots": 4, "update_window": 3, "max_points": 20})
+    out, metrics = tmp_path / "snap.h5", tmp_path / "metrics.h5"
+    assert main(["ising-snapshots", "--data", str(tiny_data[0]), "--run-json", json.dumps(run),
+                 "--out", str(out), "--metrics", str(metrics), "--device", "cpu", "--threads", "1"]) == 0
+    with h5py.File(out) as h5:
+        assert h5["steps"][0] == 0 and h5["steps"][-1] == 12
+        assert h5["activations/h1/coords"].shape[1] == 20
+        assert h5["updates"].attrs["window"] == 3
+    assert len(read_metrics(metrics)["step"]) == 13
 
 
 # ----------------------------------------------------------------------------- figures

@@ -45,19 +45,22 @@ def test_lint_is_clean():
 
 
 # paper scale (config.yaml as shipped): per-rule job counts, also listed in the README
-PAPER_COUNTS = {"dataset": 3, "train": 23 + 105, "wlmd_segment": 6800, "wlmd_merge": 3400,
-                "wlmd_landscape": 6, "figure": 8, "convergence": 6, "landscape_summary": 1,
-                "kozyrev": 1, "all": 1}
+# train: 23 paper runs + 105 Kozyrev runs + 14 Ising runs (base, then 4 + 4 + 3 + 2 sweep values
+# that differ from it); figures: Fig 1-8 and the Ising sweeps (4), PCA and landscape
+PAPER_COUNTS = {"dataset": 3, "ising_dataset": 1, "train": 23 + 105 + 14, "ising_snapshots": 1,
+                "wlmd_segment": 6800 + 40, "wlmd_merge": 3400 + 20, "wlmd_landscape": 6 + 1,
+                "figure": 8 + 6, "convergence": 6 + 1, "landscape_summary": 1, "kozyrev": 1, "all": 1}
 
 
 def test_paper_scale_dry_run_through_the_slurm_profile():
-    result = snakemake("all", "--profile", "profiles/slurm", "-n", "--quiet", "rules", timeout=1200)
+    result = snakemake("all", "--profile", "profiles/slurm", "-n", "--forceall", "--quiet", "rules", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
 
 
 def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
-    base = snakemake("all", "--profile", "profiles/local", "-n", "--quiet", "rules")
+    # --forceall: count every job, whatever a previous run left in results/
+    base = snakemake("all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules")
     assert base.returncode == 0, base.stderr[-3000:]
     before = job_counts(base.stdout + base.stderr)
     with open(os.path.join(REPO, "config.yaml")) as fh:
@@ -66,7 +69,7 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     raw["fractions"].append(0.3)
     extra = tmp_path / "extended.yaml"
     extra.write_text(yaml.safe_dump(raw))
-    result = snakemake("all", "--profile", "profiles/local", "-n", "--quiet", "rules",
+    result = snakemake("all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules",
                        "--configfile", str(extra))
     assert result.returncode == 0, result.stderr[-3000:]
     after = job_counts(result.stdout + result.stderr)
@@ -85,7 +88,10 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     ({"split_seed": "abc"}, "config error at split_seed: 'abc' is not of type 'integer'"),
     ({"fractions": [0.5, 1.5]}, "config error at fractions.1: 1.5 is greater than or equal to the maximum of 1"),
     ({"tasks": {"evil": "__import__('os').getcwd()"}}, "config error at tasks.evil: task 'evil'"),
-    ({"wand": {"task": "nosuch"}}, "config error at wand.task: 'nosuch' is not a task"),
+    ({"wand": {"task": "nosuch"}}, "config error at wand.task: 'nosuch' is not an expression task"),
+    ({"wand": {"task": "ising"}}, "config error at wand.task: 'ising' is not an expression task"),
+    ({"tasks": {"ising": {"kind": "ising", "L": 7}}}, "config error at tasks.ising"),
+    ({"ising": {"task": "add"}}, "config error at ising.task: 'add' is not a task of kind ising"),
 ])
 def test_config_errors_stop_the_run_with_one_clear_line(tmp_path, override, message):
     path = tmp_path / "bad.yaml"
@@ -111,7 +117,14 @@ def test_quick_scale_end_to_end(tmp_path):
     assert (figures / "landscape_summary.csv").stat().st_size > 0
     assert (figures / "kozyrev.png").stat().st_size > 1000
     assert (work / "results" / "kozyrev" / "fits.json").exists()
-    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64"):
+    for name in ("ising_inverse_temperature", "ising_weight_decay", "ising_dropout", "ising_pca",
+                 "ising_landscape"):
+        assert (figures / f"{name}.png").stat().st_size > 1000, name
+        assert (figures / f"{name}.csv").stat().st_size > 0, name
+    summary = (figures / "landscape_summary.csv").read_text()
+    assert "dense_ising" in summary
+    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64",
+                      "dense_ising"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
@@ -130,7 +143,7 @@ def test_profile_install_makes_profile_slurm_resolve_by_name(tmp_path):
                    capture_output=True)
     assert (tmp_path / "config" / "snakemake" / "slurm" / "profile.yaml").exists()
     result = subprocess.run([sys.executable, "-m", "snakemake", "results/data/add.h5", "--profile", "slurm",
-                             "-n", "--quiet", "rules"], cwd=REPO, env=env, capture_output=True,
+                             "-n", "--forceall", "--quiet", "rules"], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == {"dataset": 1}

@@ -74,13 +74,15 @@ def validate_schema(config: dict, schema_path: str | Path) -> None:
 
 
 def check_semantics(config: dict) -> None:
-    """What a JSON schema cannot say: expressions parse safely, names refer to defined tasks."""
-    for name, expression in config["tasks"].items():
+    """What a JSON schema cannot say: expressions parse safely, names refer to tasks of the right kind."""
+    for name, expression in expression_tasks(config).items():
         try:
             parse_expression(name, expression)
         except TaskError as err:
             raise ConfigError(f"config error at tasks.{name}: {err}") from None
-    tasks = config["tasks"]
+    tasks = expression_tasks(config)
+    if not tasks:
+        raise ConfigError("config error at tasks: no expression task (the paper's figures need at least one)")
     references = {"fixed_norm.task": config["fixed_norm"]["task"], "wand.task": config["wand"]["task"],
                   "wlmd.shell.task": config["wlmd"]["shell"]["task"]}
     references.update({f"sweeps.{s}.task": sweep["task"] for s, sweep in config["sweeps"].items()})
@@ -90,9 +92,54 @@ def check_semantics(config: dict) -> None:
     references.update({f"kozyrev.tasks.{i}": t for i, t in enumerate(config.get("kozyrev", {}).get("tasks", []))})
     for key, task in references.items():
         if task not in tasks:
-            raise ConfigError(f"config error at {key}: {task!r} is not a task (known: {', '.join(tasks)})")
+            raise ConfigError(f"config error at {key}: {task!r} is not an expression task "
+                              f"(known: {', '.join(tasks)})")
     if config["wlmd"]["walkers_per_job"] > config["wlmd"]["walkers"]:
         raise ConfigError("config error at wlmd.walkers_per_job: larger than wlmd.walkers")
+    _check_ising_semantics(config)
+
+
+def _check_ising_semantics(config: dict) -> None:
+    section = config.get("ising")
+    ising = ising_tasks(config)
+    if section and section["task"] not in ising:
+        raise ConfigError(f"config error at ising.task: {section['task']!r} is not a task of kind ising "
+                          f"(known: {', '.join(ising) or 'none'})")
+    for name, task in ising.items():
+        n_classes, pool = task.get("n_classes", 4), task.get("pool_size", 5000)
+        if pool % n_classes:
+            raise ConfigError(f"config error at tasks.{name}.pool_size: {pool} is not a multiple of "
+                              f"n_classes={n_classes}")
+        samples, chains = task.get("samples_per_temperature", 400), task.get("chains_per_temperature", 20)
+        if samples % chains:
+            raise ConfigError(f"config error at tasks.{name}.samples_per_temperature: {samples} is not a "
+                              f"multiple of chains_per_temperature={chains}")
+
+
+# ----- task kinds ---------------------------------------------------------------------------
+def task_kind(value: Any) -> str:
+    """'expression' for a string task (x, y mod p), else the mapping's `kind` (e.g. 'ising')."""
+    return "expression" if isinstance(value, str) else value["kind"]
+
+
+def expression_tasks(config: dict) -> dict[str, str]:
+    """The arithmetic tasks, name -> expression (the paper's tasks; Figures 1 and 4-5 use these)."""
+    return {name: value for name, value in config["tasks"].items() if task_kind(value) == "expression"}
+
+
+def ising_tasks(config: dict) -> dict[str, dict]:
+    """The Ising tasks, name -> generator settings (spec 10.2)."""
+    return {name: value for name, value in config["tasks"].items() if task_kind(value) == "ising"}
+
+
+def ising_temperatures(task: dict) -> list[float]:
+    """The temperature grid of an Ising task: `temperatures` {min, max, n} or an explicit list."""
+    temps = task.get("temperatures", {"min": 1.0, "max": 5.0, "n": 41})
+    if isinstance(temps, list):
+        return [float(t) for t in temps]
+    n = int(temps["n"])
+    step = (float(temps["max"]) - float(temps["min"])) / max(n - 1, 1)
+    return [round(float(temps["min"]) + i * step, 10) for i in range(n)]
 
 
 # ----- expansion into runs / landscapes / figures -------------------------------------------
@@ -126,7 +173,7 @@ def runs(config: dict) -> dict[str, dict]:
     """Every training run, keyed by its name (the {run} wildcard)."""
     out = {}
     base = config["baseline"]
-    for task in config["tasks"]:
+    for task in expression_tasks(config):
         lr = base.get("lr_by_task", {}).get(task, base["lr"])
         out[baseline_run_name(task)] = _run(config, baseline_run_name(task), task, base["fraction"], "adamw",
                                             lr=lr, weight_decay=base["weight_decay"])
@@ -153,6 +200,7 @@ def runs(config: dict) -> dict[str, dict]:
                 steps=horizon, horizon=horizon, lr=hybrid["lr"], weight_decay=hybrid["weight_decay"],
                 wand=_wand_settings(hybrid))
     out.update(kozyrev_runs(config))
+    out.update(ising_runs(config))
     return out
 
 
@@ -197,41 +245,45 @@ def landscapes(config: dict) -> dict[str, dict]:
     w = config["wlmd"]
     out = {}
     grok = w["grokking"]
-    for task in config["tasks"]:
+    for task in expression_tasks(config):
         epochs = grok.get("epochs_by_task", {}).get(task, grok["epochs"])
         out[f"grok_{task}"] = _landscape(config, f"grok_{task}", task, "bounds", epochs, _model(config))
     shell = w["shell"]
     for width in shell["widths"]:
         out[f"shell_w{width}"] = _landscape(config, f"shell_w{width}", shell["task"], "shell",
                                             shell["epochs"], _model(config, d_model=width))
+    out.update(ising_landscapes(config))
     return out
 
 
-def dataset_fractions(config: dict) -> list[float]:
-    """Every fraction a run or landscape uses; each dataset file holds all their splits."""
-    fractions = {float(f) for f in config["fractions"]}
-    fractions |= {r["fraction"] for r in runs(config).values()}
-    fractions |= {l["fraction"] for l in landscapes(config).values()}
+def dataset_fractions(config: dict, task: str) -> list[float]:
+    """Every fraction a run or landscape of `task` uses; the task's dataset file holds all their splits.
+
+    Expression tasks also get every fraction of `fractions` (the split sweeps)."""
+    fractions = {float(f) for f in config["fractions"]} if task in expression_tasks(config) else set()
+    fractions |= {r["fraction"] for r in runs(config).values() if r["task"] == task}
+    fractions |= {l["fraction"] for l in landscapes(config).values() if l["task"] == task}
     return sorted(fractions)
 
 
 def figure_inputs(config: dict) -> dict[str, dict[str, Any]]:
     """Per figure: the run names / landscape names / tasks that feed its panels."""
-    tasks = list(config["tasks"])
+    expressions = expression_tasks(config)
+    tasks = list(expressions)
     shell_widths = config["wlmd"]["shell"]["widths"]
     wand_task = config["wand"]["task"]
     figures = {
         "fig1": {"landscapes": [f"grok_{t}" for t in tasks], "runs": [baseline_run_name(t) for t in tasks],
-                 "titles": [f"({chr(97 + i)}) {config['tasks'][t]} mod {config['p']}" for i, t in enumerate(tasks)]},
+                 "titles": [f"({chr(97 + i)}) {expressions[t]} mod {config['p']}" for i, t in enumerate(tasks)]},
         "fig2": {"landscapes": [f"shell_w{w}" for w in shell_widths],
                  "runs": [f"fixednorm_w{w}" for w in config["fixed_norm"]["widths"]],
                  "titles": [f"({chr(97 + i)}) width {w}, |θ| = {config['wlmd']['sampler']['shell_norm']:g}"
                             for i, w in enumerate(shell_widths)]},
         "fig3": {"runs": [f"wand_{wand_task}", baseline_run_name(wand_task)]},
-        "fig4": {"tasks": tasks, "titles": [f"({chr(97 + i)}) {config['tasks'][t]} mod {config['p']}"
+        "fig4": {"tasks": tasks, "titles": [f"({chr(97 + i)}) {expressions[t]} mod {config['p']}"
                                             for i, t in enumerate(tasks)]},
         "fig5": {"runs": [baseline_run_name(t) for t in tasks],
-                 "titles": [f"({chr(97 + i)}) {config['tasks'][t]}" for i, t in enumerate(tasks)]},
+                 "titles": [f"({chr(97 + i)}) {expressions[t]}" for i, t in enumerate(tasks)]},
         "fig6": {"runs": [f"fixednorm_w{w}" for w in config["fixed_norm"]["widths"]],
                  "titles": [f"({chr(97 + i)}) width {w}" for i, w in enumerate(config["fixed_norm"]["widths"])]},
     }
@@ -241,4 +293,112 @@ def figure_inputs(config: dict) -> dict[str, dict[str, Any]]:
                                "hybrid": [f"{sweep_name}_hybrid_{l}" for l in labels],
                                "fractions": [float(f) for f in config["fractions"]],
                                "xmax_first": sweep["horizon_first"], "xmax_rest": sweep["horizon_rest"]}
+    for name in figures:
+        figures[name]["function"] = name if name in PAPER_FIGURES else "fig7"
+    figures.update(ising_figures(config))
+    return figures
+
+
+# ----- the Ising task (spec 10): training sweeps, layer analysis, WLMD landscape ----------------
+PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
+# sweepable settings -> where they live in a run dict, and the short label used in run names
+ISING_SWEEP_KEYS = {"inverse_temperature": ("model", "beta"), "dropout": ("model", "drop"),
+                    "init_scale": ("model", "init"), "weight_decay": ("run", "wd"), "lr": ("run", "lr")}
+ISING_SYMBOLS = {"inverse_temperature": "β_s", "dropout": "dropout", "init_scale": "init ×",
+                 "weight_decay": "weight decay", "lr": "lr"}
+
+
+def _ising_run(config: dict, **values) -> dict:
+    """The Ising run with the base settings of `ising:` and `values` (sweep keys) replaced."""
+    section = config["ising"]
+    settings = {"model": dict(section["model"]), "lr": section["lr"], "weight_decay": section["weight_decay"]}
+    for key, value in values.items():
+        where = ISING_SWEEP_KEYS[key][0]
+        (settings["model"] if where == "model" else settings)[key] = value
+    labels = [f"{ISING_SWEEP_KEYS[key][1]}{_setting(settings, key):g}" for key in section.get("sweeps", {})]
+    name = "_".join([section["task"], *labels])  # e.g. ising_beta1_wd0.01_drop0
+    return {"name": name, "task": section["task"], "fraction": float(section["fraction"]),
+            "optimizer": "adamw", "model": settings["model"], "lr": settings["lr"],
+            "weight_decay": settings["weight_decay"], "betas": [0.9, 0.98], "steps": section["steps"],
+            "seed": section["seed"], "log_every": section["log_every"], "slope": config["training"]["slope"]}
+
+
+def _setting(settings: dict, key: str) -> float:
+    return float(settings["model"][key] if ISING_SWEEP_KEYS[key][0] == "model" else settings[key])
+
+
+def ising_sweep_runs(config: dict) -> dict[str, list[str]]:
+    """Per sweep key: the run names of its values, in config order."""
+    section = config.get("ising")
+    if not section:
+        return {}
+    return {key: [_ising_run(config, **{key: value})["name"] for value in values]
+            for key, values in section.get("sweeps", {}).items()}
+
+
+def ising_runs(config: dict) -> dict[str, dict]:
+    """The base Ising run and one run per value of every sweep (a value equal to the base's is one run)."""
+    section = config.get("ising")
+    if not section:
+        return {}
+    out = {}
+    base = _ising_run(config)
+    out[base["name"]] = base
+    for key, values in section.get("sweeps", {}).items():
+        for value in values:
+            run = _ising_run(config, **{key: value})
+            out[run["name"]] = run
+    return out
+
+
+def ising_base_run(config: dict) -> dict | None:
+    return _ising_run(config) if config.get("ising") else None
+
+
+def ising_pca_run(config: dict) -> dict | None:
+    """The run whose layer analysis is recorded (the base run with `pca.settings` applied)."""
+    section = config.get("ising")
+    if not section:
+        return None
+    run = _ising_run(config, **section["pca"].get("settings", {}))
+    run["pca"] = {k: section["pca"][k] for k in ("n_snapshots", "update_window", "max_points")
+                  if k in section["pca"]}
+    return run
+
+
+def ising_landscape_name(config: dict) -> str:
+    return f"dense_{config['ising']['task']}"
+
+
+def ising_landscapes(config: dict) -> dict[str, dict]:
+    """The WLMD landscape of the base Ising classifier (not in any paper): x = ln L_train, y = 10 A_test."""
+    section = config.get("ising")
+    if not section or not section.get("landscape"):
+        return {}
+    spec = section["landscape"]
+    merged = deep_merge(config, {"wlmd": {key: spec[key] for key in ("sampler", "grid") if key in spec}})
+    model = {k: v for k, v in section["model"].items() if k != "dropout"}  # WLMD runs without dropout
+    name = ising_landscape_name(config)
+    landscape = _landscape(merged, name, section["task"], "bounds", spec["epochs"], model)
+    landscape["fraction"] = float(section["fraction"])
+    return {name: landscape}
+
+
+def ising_figures(config: dict) -> dict[str, dict[str, Any]]:
+    section = config.get("ising")
+    if not section:
+        return {}
+    figures = {}
+    for key, names in ising_sweep_runs(config).items():
+        figures[f"ising_{key}"] = {
+            "function": "ising_training", "runs": names,
+            "titles": [f"({chr(97 + i)}) {ISING_SYMBOLS[key]} = {value:g}"
+                       for i, value in enumerate(section["sweeps"][key])]}
+    figures["ising_pca"] = {"function": "ising_pca", "run": ising_pca_run(config)["name"]}
+    landscapes_ = ising_landscapes(config)
+    if landscapes_:
+        task = config["tasks"][section["task"]]
+        figures["ising_landscape"] = {
+            "function": "fig1", "landscapes": list(landscapes_), "runs": [ising_base_run(config)["name"]],
+            "titles": [f"dense classifier, Ising {task.get('L', 16)}×{task.get('L', 16)} energy classes"]}
     return figures

@@ -459,8 +459,31 @@ def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
 
 # ----------------------------------------------------------------------------- CLI
 
+# keys of an `ising` task in config.yaml -> keyword arguments of generate_ising_dataset
+TASK_KEYS = ("L", "include_infinite_temperature", "equilibration_sweeps", "sample_every",
+             "samples_per_temperature", "chains_per_temperature", "n_classes", "pool_size",
+             "stratified_splits", "seed")
+
+
+def dataset_kwargs(task: dict) -> dict:
+    """generate_ising_dataset keyword arguments from a config.yaml task of kind ising."""
+    from grokglass.config import ising_temperatures
+
+    unknown = set(task) - {*TASK_KEYS, "kind", "temperatures", "label_range"}
+    if unknown:
+        raise ValueError(f"unknown keys in the ising task: {sorted(unknown)}")
+    kwargs = {key: task[key] for key in TASK_KEYS if key in task}
+    kwargs["temperatures"] = ising_temperatures(task)
+    if "label_range" in task:
+        kwargs["label_range"] = tuple(float(v) for v in task["label_range"])
+    return kwargs
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output HDF5 path")
+    parser.add_argument("--task-json", default=None,
+                        help="a config.yaml task of kind ising as JSON (what the workflow passes); "
+                             "its keys replace the matching options below")
     parser.add_argument("--L", type=int, default=DEFAULT_L, help="lattice size (even)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=None,
                         help="temperatures (default: 41 evenly spaced in [1, 5])")
@@ -505,16 +528,21 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device, log=lambda s: print(s, flush=True))
+    kwargs = dict(
+        L=args.L, temperatures=temperatures_from_args(args),
+        equilibration_sweeps=args.equilibration_sweeps, sample_every=args.sample_every,
+        samples_per_temperature=args.samples_per_temperature,
+        include_infinite_temperature=not args.no_infinite_temperature, n_classes=args.n_classes,
+        label_range=tuple(args.label_range), pool_size=args.pool_size,
+        chains_per_temperature=args.chains_per_temperature, initial_state=args.initial_state,
+        stratified_splits=args.stratified_splits, seed=args.seed)
     try:
-        generate_ising_dataset(
-            args.out, L=args.L, temperatures=temperatures_from_args(args),
-            equilibration_sweeps=args.equilibration_sweeps, sample_every=args.sample_every,
-            samples_per_temperature=args.samples_per_temperature,
-            include_infinite_temperature=not args.no_infinite_temperature, n_classes=args.n_classes,
-            label_range=tuple(args.label_range), pool_size=args.pool_size, fractions=args.fractions,
-            split_seed=args.split_seed, seed=args.seed, device=device,
-            chains_per_temperature=args.chains_per_temperature, initial_state=args.initial_state,
-            stratified_splits=args.stratified_splits, log=lambda s: print(s, flush=True))
+        if args.task_json is not None:
+            import json
+
+            kwargs.update(dataset_kwargs(json.loads(args.task_json)))
+        generate_ising_dataset(args.out, fractions=args.fractions, split_seed=args.split_seed,
+                               device=device, log=lambda s: print(s, flush=True), **kwargs)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

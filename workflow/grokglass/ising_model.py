@@ -410,4 +410,34 @@ def _write_snapshots(path, steps, snapshots, labels, metrics, window, attrs) -> 
         set_attrs(h5, dict(attrs, n_weight_layers=n_weights, n_hidden_layers=n_hidden))
 
 
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser) -> None:
+    """Arguments of `python -m grokglass ising-snapshots`."""
+    parser.add_argument("--data", required=True, help="Ising dataset HDF5 (ising-dataset)")
+    parser.add_argument("--run-json", required=True,
+                        help="the run as JSON (model kind mlp); an optional 'pca' entry holds "
+                             "n_snapshots, update_window, max_points")
+    parser.add_argument("--out", required=True, help="output snapshot HDF5")
+    parser.add_argument("--metrics", default=None, help="also write the run's metrics table here")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def run(args) -> int:
+    """Train one Ising run and record its layer analysis at log-spaced snapshots."""
+    import json
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = json.loads(args.run_json)
+    pca = spec.get("pca", {})
+    train_with_snapshots(spec, args.data, args.out, n_snapshots=int(pca.get("n_snapshots", 30)),
+                         metrics_path=args.metrics, device=args.device,
+                         max_points=pca.get("max_points"), update_window=int(pca.get("update_window", 20)),
+                         log=lambda line: print(line, flush=True))
+    return 0
+
+
 _train.MODEL_BUILDERS["mlp"] = build_dense

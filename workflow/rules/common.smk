@@ -15,7 +15,9 @@ except gg_config.ConfigError as err:
 RUNS = gg_config.runs(C)
 LANDSCAPES = gg_config.landscapes(C)
 FIGURES = gg_config.figure_inputs(C)
-FRACTIONS = gg_config.dataset_fractions(C)
+EXPRESSION_TASKS = gg_config.expression_tasks(C)
+ISING_TASKS = gg_config.ising_tasks(C)
+ISING_PCA_RUN = gg_config.ising_pca_run(C)
 DEVICE = C.get("device", "auto")
 
 
@@ -35,6 +37,15 @@ wildcard_constraints:
 def as_json(obj):
     """A JSON argument, quoted for the shell."""
     return shlex.quote(json.dumps(obj, sort_keys=True))
+
+
+def task_fractions(wildcards):
+    """Every train fraction used with this task (one split group per fraction in its dataset)."""
+    return " ".join(str(f) for f in gg_config.dataset_fractions(C, wildcards.task))
+
+
+def ising_task_json(wildcards):
+    return as_json(ISING_TASKS[wildcards.task])
 
 
 def run_json(wildcards):
@@ -119,9 +130,15 @@ def figure_args(name):
     if name == "fig4":
         return {"dataset_paths": [f"results/data/{t}.h5" for t in spec["tasks"]],
                 "titles": spec["titles"], "fraction": C["baseline"]["fraction"], "out_prefix": prefix}
-    if name in ("fig5", "fig6"):
+    if name in ("fig5", "fig6") or spec["function"] == "ising_training":
         return {"metrics_paths": [metrics(r) for r in spec["runs"]], "titles": spec["titles"],
                 "out_prefix": prefix}
+    if spec["function"] == "ising_pca":
+        return {"snapshot_path": ISING_SNAPSHOTS, "out_prefix": prefix}
+    if spec["function"] == "fig1":  # a landscape of another model (the Ising classifier)
+        return {"landscape_paths": [landscape_file(l) for l in spec["landscapes"]],
+                "metrics_paths": [metrics(r) for r in spec["runs"]],
+                "titles": spec["titles"], "out_prefix": prefix}
     # split sweeps (fig7, fig8 and any other entry of `sweeps:`)
     return {"adamw_paths": [metrics(r) for r in spec["adamw"]],
             "hybrid_paths": [metrics(r) for r in spec["hybrid"]],
@@ -130,14 +147,14 @@ def figure_args(name):
 
 
 def figure_function(name):
-    return name if name in ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8") else "fig7"
+    return FIGURES[name]["function"]
 
 
 def figure_input_files(wildcards):
     args = figure_args(wildcards.figure)
     files = []
     for key, value in args.items():
-        if key.endswith(("_paths", "_metrics")):
+        if key.endswith(("_paths", "_path", "_metrics")):
             files += value if isinstance(value, list) else [value]
     return files
 
@@ -146,18 +163,20 @@ def figure_args_json(wildcards):
     return as_json(figure_args(wildcards.figure))
 
 
+# landscapes in landscape_summary.csv, each with the run whose trajectory it is compared with
+SUMMARY_FIGURES = [name for name in ("fig1", "fig2", "ising_landscape") if name in FIGURES]
+SUMMARY_LANDSCAPES = [l for f in SUMMARY_FIGURES for l in FIGURES[f]["landscapes"]]
+SUMMARY_RUNS = [r for f in SUMMARY_FIGURES for r in FIGURES[f]["runs"]]
+
+
 def summary_args_json(wildcards, output):
-    names = list(FIGURES["fig1"]["landscapes"]) + list(FIGURES["fig2"]["landscapes"])
-    runs = list(FIGURES["fig1"]["runs"]) + list(FIGURES["fig2"]["runs"])
-    return as_json({"landscape_paths": [landscape_file(l) for l in names],
-                    "metrics_paths": [metrics(r) for r in runs], "names": names,
+    return as_json({"landscape_paths": [landscape_file(l) for l in SUMMARY_LANDSCAPES],
+                    "metrics_paths": [metrics(r) for r in SUMMARY_RUNS], "names": SUMMARY_LANDSCAPES,
                     "out_csv": output[0]})
 
 
 def summary_input_files(wildcards):
-    names = list(FIGURES["fig1"]["landscapes"]) + list(FIGURES["fig2"]["landscapes"])
-    runs = list(FIGURES["fig1"]["runs"]) + list(FIGURES["fig2"]["runs"])
-    return [landscape_file(l) for l in names] + [metrics(r) for r in runs]
+    return [landscape_file(l) for l in SUMMARY_LANDSCAPES] + [metrics(r) for r in SUMMARY_RUNS]
 
 
 def figure_outputs(name):
@@ -165,6 +184,7 @@ def figure_outputs(name):
 
 
 KOZYREV_RUNS = gg_config.kozyrev_runs(C)
+ISING_SNAPSHOTS = "results/ising/pca/snapshots.h5"
 
 
 def kozyrev_metrics(wildcards):

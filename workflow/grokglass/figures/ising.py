@@ -11,7 +11,7 @@ CSV: panel, title, series ('train' / 'test'), step, accuracy, t_train99, t_test9
 (a) fraction of active weights |w| > 0.05 max|w| per layer vs step (log x),
 (b) components holding 90 % of sum s^2 of each weight matrix vs step (log x),
 (c) / (d) the last hidden layer's test-set activations on their top-2 principal
-components, coloured by class, before grokking (the last snapshot at or before
+components, coloured by class, at memorisation (before any grokking: the last snapshot at or before
 t_train99, where train accuracy first reaches 0.99) and after it (the last
 snapshot), unless before_step / after_step are given.
 CSV: panel, title, series, layer, step, value (panels a, b: active fraction or
@@ -37,7 +37,7 @@ from grokglass.figures.style import figure_style
 
 EPOCH_LABEL = "epochs"
 PCA_TITLES = ("(a) active weights", "(b) components for 90% variance",
-              "(c) before grokking", "(d) after grokking")
+              "(c) at memorisation", "(d) end of training")  # = before / after grokking when it groks
 
 
 def _milestones(frame: pd.DataFrame) -> tuple[int | None, int | None]:

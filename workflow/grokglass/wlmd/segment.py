@@ -51,7 +51,7 @@ from grokglass.model import TransformerConfig
 from grokglass.tasks import load_split
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import SamplerSettings, WalkerState, format_record, init_walkers, run_epochs
-from grokglass.wlmd.systems import TransformerSystem
+from grokglass.wlmd.systems import DenseSystem, TransformerSystem
 
 # sampler keys of the landscape spec that belong to the system, not to SamplerSettings
 SYSTEM_KEYS = ("slope", "y_scale")
@@ -112,16 +112,28 @@ def group_walker_ids(spec: dict, group: int) -> list[int]:
     return list(range(group * per_job, min((group + 1) * per_job, int(spec["walkers"]))))
 
 
-def build_system(spec: dict, device: torch.device) -> TransformerSystem:
+def build_system(spec: dict, device: torch.device) -> TransformerSystem | DenseSystem:
+    """The sampled network on its split: the transformer, or model.kind 'mlp' (the Ising classifier)."""
     model = dict(spec["model"])
+    split = load_split(spec["data"], float(spec["fraction"]))
+    slope = float(spec["sampler"].get("slope", DEFAULT_SLOPE))
+    kind = model.pop("kind", "transformer")
+    if kind == "mlp":
+        if "dropout" in model and float(model["dropout"]) != 0.0:
+            raise ValueError("WLMD samples the deterministic network: model.dropout must be 0 or absent")
+        n_classes = split.n_classes or int(torch.cat([split.train_labels, split.test_labels]).max()) + 1
+        return DenseSystem(model["hidden"], n_classes, int(split.train_inputs.shape[-1]), split,
+                           inverse_temperature=float(model.get("inverse_temperature", 1.0)),
+                           slope=slope, y_scale=y_scale(spec), device=device,
+                           init_scale=float(model.get("init_scale", 1.0)))
+    if kind != "transformer":
+        raise ValueError(f"WLMD supports model kinds 'transformer' and 'mlp', got {kind!r}")
     arch = model.pop("arch", "nanda")
     if arch not in ("nanda", "original"):
         raise ValueError(f"WLMD supports only the Nanda layout, got model.arch={arch!r}")
-    split = load_split(spec["data"], float(spec["fraction"]))
     cfg = TransformerConfig(p=split.p, d_model=int(model.get("d_model", 128)),
                             n_heads=int(model.get("n_heads", 4)), d_mlp=model.get("d_mlp"))
-    return TransformerSystem(cfg, split, slope=float(spec["sampler"].get("slope", DEFAULT_SLOPE)),
-                             y_scale=y_scale(spec), device=device)
+    return TransformerSystem(cfg, split, slope=slope, y_scale=y_scale(spec), device=device)
 
 
 def spec_difference(a: dict, b: dict, keys=IDENTITY_KEYS) -> str | None:
