@@ -79,3 +79,31 @@ def test_kozyrev_figure_renders_both_panels_and_the_fits(tmp_path):
     assert right.get_xlabel() == "training-set size n_train"
     for ext in ("pdf", "png", "csv"):
         assert (tmp_path / f"koz.{ext}").stat().st_size > 0
+
+
+def test_kozyrev_figure_when_no_run_groks(tmp_path):
+    """All runs censored (e.g. a sweep of settings too slow to grok): the figure still renders,
+    the censored runs appear as lower bounds, and the fits say why they are missing."""
+    from grokglass.figures import kozyrev
+    from grokglass.figures.common import data_axes
+    from grokglass.io import write_table
+
+    paths = []
+    for i, memorises in enumerate([True, True, False]):
+        steps = np.arange(0, 500)
+        train = (steps >= 40 + i).astype(float) if memorises else np.zeros(500)
+        path = tmp_path / f"r{i}" / "metrics.h5"
+        write_table(path, {"step": steps, "train_acc": train, "test_acc": np.zeros(500),
+                           "weight_norm": np.ones(500), "ln_train_loss": -train},
+                    {"run": f'{{"name": "r{i}", "optimizer": "sgld", "fraction": 0.5, "seed": {i}}}',
+                     "n_train": 100})
+        paths.append(str(path))
+    fig = kozyrev(paths, tmp_path / "koz")
+    left, _ = data_axes(fig)
+    assert left.get_yscale() == "log" and "(3 censored)" in left.get_title()
+    offsets = left.collections[-1].get_offsets()
+    assert offsets.shape == (2, 2) and (offsets[:, 1] == 499).all()  # two lower bounds at the last step
+    # and with nothing memorised at all there is nothing to place on log axes
+    fig = kozyrev(paths[2:], tmp_path / "koz_none")
+    left, _ = data_axes(fig)
+    assert left.get_xscale() == "linear" and "no run reached" in left.texts[0].get_text()

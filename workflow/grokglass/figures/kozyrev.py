@@ -1,12 +1,13 @@
 """Kozyrev's predictions tested on this pipeline's runs (spec 9.4).
 
 (a) log t_grok vs log t_mem per optimizer with the pooled OLS fit, its bootstrap
-    interval, and the predicted slope 2 for reference;
+    interval, and the predicted slope 2 for reference; runs that memorised but never
+    grokked are drawn as open triangles at their last step (a lower bound on t_grok);
 (b) ln t_grok and ln tau (= t_grok - t_mem) vs training-set size with the exponential
     (Eyring: linear in n_train) and power-law (linear in ln n_train) fits and their AIC.
 
 CSV (<prefix>.csv): one row per run: panel, title, run, optimizer, fraction, seed,
-n_train, t_mem, t_grok, tau, censored.
+n_train, t_mem, t_grok, tau, censored_at (last step of a run that never grokked), censored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
 from grokglass.figures.common import PathLike, new_figure, save_figure
 from grokglass.figures.style import figure_style
@@ -30,6 +31,10 @@ def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
     for optimizer, group in table.groupby("optimizer"):
         ok = group.dropna(subset=["t_mem", "t_grok"])
         ax.scatter(ok["t_mem"], ok["t_grok"], s=18, label=optimizer, alpha=0.8)
+    censored = table[table["t_mem"].notna() & table["t_grok"].isna()]
+    if len(censored):
+        ax.scatter(censored["t_mem"], censored["censored_at"], s=24, marker="^", facecolors="none",
+                   edgecolors="grey", label="censored: t_grok > last step")
     ok = table.dropna(subset=["t_mem", "t_grok"])
     if len(ok) and not math.isnan(fit["slope"]):
         xs = np.geomspace(ok["t_mem"].min(), ok["t_mem"].max(), 50)
@@ -37,16 +42,26 @@ def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
                 label=f"fit: slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
         anchor = np.exp(np.median(np.log(ok["t_grok"]) - 2 * np.log(ok["t_mem"])))
         ax.plot(xs, anchor * xs**2, color="grey", linestyle="--", label="Kozyrev: slope 2")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # a few plain labels, also on ranges narrower than a decade
-        axis.set_major_locator(MaxNLocator(4))
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(NullFormatter())
+    if not len(ok) and not len(censored):  # nothing memorised: no point to place on log axes
+        ax.text(0.5, 0.5, "no run reached train acc 0.99", transform=ax.transAxes, ha="center")
+    else:
+        _log_axes(ax)
     ax.set_xlabel("t_mem (train acc ≥ 0.99)")
     ax.set_ylabel("t_grok (test acc ≥ 0.99)")
     ax.set_title(TITLES[0] + (f"  ({fit['censored']} censored)" if fit["censored"] else ""))
     ax.legend(fontsize="small")
+
+
+def _log_axes(ax) -> None:
+    """Log axes with plain-number labels: 1-2-5 ticks over a decade or more, else a few linear ones."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.figure.canvas.draw_idle()
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        wide = max(limits) / max(min(limits), 1e-300) >= 10
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if wide else MaxNLocator(4))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _size_law_panel(ax, table: pd.DataFrame, fits: dict) -> None:
@@ -76,7 +91,7 @@ def kozyrev(metrics_paths: Sequence[PathLike], out_prefix: PathLike) -> Figure:
         fig, axes = new_figure(1, 2)
         _square_law_panel(axes[0, 0], table, fits["square_law"])
         _size_law_panel(axes[0, 1], table, fits)
-        columns = ["run", "optimizer", "fraction", "seed", "n_train", "t_mem", "t_grok", "tau"]
+        columns = ["run", "optimizer", "fraction", "seed", "n_train", "t_mem", "t_grok", "tau", "censored_at"]
         csv = table[columns].copy()
         csv.insert(0, "title", TITLES[0] + " / " + TITLES[1])
         csv.insert(0, "panel", "a,b")
