@@ -157,3 +157,14 @@ def test_ising_config_errors_name_the_key(raw, mutate, message):
     with pytest.raises(C.ConfigError) as info:
         C.resolve(changed)
     assert message in str(info.value)
+
+
+def test_command_line_values_are_applied_after_the_scale_overlay(raw):
+    changed = copy.deepcopy(raw)
+    changed["scale"] = "quick"
+    config = C.resolve(changed, command_line={"scale": "quick", "device": "cuda",
+                                               "training": {"steps": 7}})
+    assert config["device"] == "cuda" and config["training"]["steps"] == 7
+    assert config["p"] == 31  # the rest of the overlay still applies
+    with pytest.raises(C.ConfigError, match="config error at device"):
+        C.resolve(copy.deepcopy(raw), command_line={"device": "tpu"})

@@ -84,6 +84,15 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     assert after["figure"] == before["figure"]  # same figures, more panels
 
 
+def test_command_line_config_wins_over_the_scale_overlay():
+    """`--config device=cuda` must reach the jobs although the quick overlay says device: cpu."""
+    args = ("-n", "--forceall", "--profile", "profiles/local", "results/train/adamw_add/metrics.h5")
+    quick = snakemake(*args)
+    cuda = snakemake(*args, "--config", "device=cuda")
+    assert quick.returncode == 0 and cuda.returncode == 0, cuda.stderr[-3000:]
+    assert "--device cpu" in quick.stdout and "--device cuda" in cuda.stdout
+
+
 @pytest.mark.parametrize("override,message", [
     ({"split_seed": "abc"}, "config error at split_seed: 'abc' is not of type 'integer'"),
     ({"fractions": [0.5, 1.5]}, "config error at fractions.1: 1.5 is greater than or equal to the maximum of 1"),

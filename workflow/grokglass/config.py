@@ -46,8 +46,13 @@ def load(path: str | Path, scale: str | None = None, schema: str | Path | None =
     return resolve(raw, schema)
 
 
-def resolve(raw: dict, schema: str | Path | None = None) -> dict:
-    """Apply the selected scale overlay, validate against the schema, check semantics."""
+def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | None = None) -> dict:
+    """Apply the selected scale overlay, validate against the schema, check semantics.
+
+    `command_line`: values given with `snakemake --config key=value` (they are already in
+    `raw`, but the scale overlay would override them); applied again after the overlay so that
+    e.g. `--config device=cuda` wins over the quick scale's `device: cpu`.
+    """
     if not isinstance(raw, dict):
         raise ConfigError("config error: the config must be a mapping")
     scale = raw.get("scale", "paper")
@@ -55,6 +60,7 @@ def resolve(raw: dict, schema: str | Path | None = None) -> dict:
     if scale not in scales and scale != "paper":
         raise ConfigError(f"config error at scale: {scale!r} is not one of scales ({', '.join(scales) or 'none'})")
     config = deep_merge(raw, scales.get(scale) or {})
+    config = deep_merge(config, {k: v for k, v in (command_line or {}).items() if k != "scale"})
     validate_schema(config, schema or DEFAULT_SCHEMA)
     check_semantics(config)
     return config

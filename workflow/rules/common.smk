@@ -8,7 +8,8 @@ from grokglass import config as gg_config
 
 try:
     # apply the scale overlay, validate against the schema and check task names/expressions
-    C = gg_config.resolve(config, workflow.source_path("../schemas/config.schema.yaml"))
+    C = gg_config.resolve(config, workflow.source_path("../schemas/config.schema.yaml"),
+                          command_line=workflow.config_settings.overwrite_config)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
 
