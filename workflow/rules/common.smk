@@ -7,9 +7,11 @@ import sys
 from grokglass import config as gg_config
 
 try:
-    # apply the scale overlay, validate against the schema and check task names/expressions
+    # apply the scale overlay, validate against the schema and check task names/expressions;
+    # config_settings.config holds only the --config key=value pairs (overwrite_config would
+    # also hold every --configfile), which must win over the overlay
     C = gg_config.resolve(config, workflow.source_path("../schemas/config.schema.yaml"),
-                          command_line=workflow.config_settings.overwrite_config)
+                          command_line=workflow.config_settings.config)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
 
