@@ -138,16 +138,6 @@ def ising_tasks(config: dict) -> dict[str, dict]:
     return {name: value for name, value in config["tasks"].items() if task_kind(value) == "ising"}
 
 
-def ising_temperatures(task: dict) -> list[float]:
-    """The temperature grid of an Ising task: `temperatures` {min, max, n} or an explicit list."""
-    temps = task.get("temperatures", {"min": 1.0, "max": 5.0, "n": 41})
-    if isinstance(temps, list):
-        return [float(t) for t in temps]
-    n = int(temps["n"])
-    step = (float(temps["max"]) - float(temps["min"])) / max(n - 1, 1)
-    return [round(float(temps["min"]) + i * step, 10) for i in range(n)]
-
-
 # ----- expansion into runs / landscapes / figures -------------------------------------------
 def fraction_label(fraction: float) -> str:
     return f"f{float(fraction):g}"
@@ -307,11 +297,10 @@ def figure_inputs(config: dict) -> dict[str, dict[str, Any]]:
 
 # ----- the Ising task (spec 10): training sweeps, layer analysis, WLMD landscape ----------------
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
-# sweepable settings -> where they live in a run dict, and the short label used in run names
-ISING_SWEEP_KEYS = {"inverse_temperature": ("model", "beta"), "dropout": ("model", "drop"),
-                    "init_scale": ("model", "init"), "weight_decay": ("run", "wd"), "lr": ("run", "lr")}
-ISING_SYMBOLS = {"inverse_temperature": "β_s", "dropout": "dropout", "init_scale": "init ×",
-                 "weight_decay": "weight decay", "lr": "lr"}
+# sweepable settings -> (where they live in a run dict, label in run names, symbol in panel titles)
+ISING_SWEEP_KEYS = {"inverse_temperature": ("model", "beta", "β_s"), "dropout": ("model", "drop", "dropout"),
+                    "init_scale": ("model", "init", "init ×"), "weight_decay": ("run", "wd", "weight decay"),
+                    "lr": ("run", "lr", "lr")}
 
 
 def _ising_run(config: dict, **values) -> dict:
@@ -333,27 +322,27 @@ def _setting(settings: dict, key: str) -> float:
     return float(settings["model"][key] if ISING_SWEEP_KEYS[key][0] == "model" else settings[key])
 
 
+def _ising_sweep_run_specs(config: dict) -> dict[str, list[dict]]:
+    """Per sweep key: the run of each of its values, in config order."""
+    return {key: [_ising_run(config, **{key: value}) for value in values]
+            for key, values in config["ising"].get("sweeps", {}).items()}
+
+
 def ising_sweep_runs(config: dict) -> dict[str, list[str]]:
     """Per sweep key: the run names of its values, in config order."""
-    section = config.get("ising")
-    if not section:
+    if not config.get("ising"):
         return {}
-    return {key: [_ising_run(config, **{key: value})["name"] for value in values]
-            for key, values in section.get("sweeps", {}).items()}
+    return {key: [run["name"] for run in specs] for key, specs in _ising_sweep_run_specs(config).items()}
 
 
 def ising_runs(config: dict) -> dict[str, dict]:
     """The base Ising run and one run per value of every sweep (a value equal to the base's is one run)."""
-    section = config.get("ising")
-    if not section:
+    if not config.get("ising"):
         return {}
-    out = {}
     base = _ising_run(config)
-    out[base["name"]] = base
-    for key, values in section.get("sweeps", {}).items():
-        for value in values:
-            run = _ising_run(config, **{key: value})
-            out[run["name"]] = run
+    out = {base["name"]: base}
+    for specs in _ising_sweep_run_specs(config).values():
+        out.update((run["name"], run) for run in specs)
     return out
 
 
@@ -398,7 +387,7 @@ def ising_figures(config: dict) -> dict[str, dict[str, Any]]:
     for key, names in ising_sweep_runs(config).items():
         figures[f"ising_{key}"] = {
             "function": "ising_training", "runs": names,
-            "titles": [f"({chr(97 + i)}) {ISING_SYMBOLS[key]} = {value:g}"
+            "titles": [f"({chr(97 + i)}) {ISING_SWEEP_KEYS[key][2]} = {value:g}"
                        for i, value in enumerate(section["sweeps"][key])]}
     figures["ising_pca"] = {"function": "ising_pca", "run": ising_pca_run(config)["name"]}
     landscapes_ = ising_landscapes(config)

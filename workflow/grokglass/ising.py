@@ -35,7 +35,12 @@ T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))  # Onsager, ~2.269
 
 # [D] defaults of spec 10.2
 DEFAULT_L = 16
-DEFAULT_TEMPERATURES = tuple(float(t) for t in np.round(np.linspace(1.0, 5.0, 41), 10))
+def temperature_grid(lo: float, hi: float, n: int) -> list[float]:
+    """n evenly spaced temperatures from lo to hi, rounded to 10 digits (stable in attributes)."""
+    return [float(t) for t in np.round(np.linspace(lo, hi, n), 10)]
+
+
+DEFAULT_TEMPERATURES = tuple(temperature_grid(1.0, 5.0, 41))
 DEFAULT_EQUILIBRATION_SWEEPS = 1000
 DEFAULT_SAMPLE_EVERY = 20
 DEFAULT_SAMPLES_PER_TEMPERATURE = 400
@@ -465,15 +470,21 @@ TASK_KEYS = ("L", "include_infinite_temperature", "equilibration_sweeps", "sampl
              "stratified_splits", "seed")
 
 
+def task_temperatures(task: dict) -> list[float]:
+    """The temperatures of a config task: `temperatures` {min, max, n} or an explicit list."""
+    temps = task.get("temperatures", {"min": 1.0, "max": 5.0, "n": 41})
+    if isinstance(temps, list):
+        return [float(t) for t in temps]
+    return temperature_grid(float(temps["min"]), float(temps["max"]), int(temps["n"]))
+
+
 def dataset_kwargs(task: dict) -> dict:
     """generate_ising_dataset keyword arguments from a config.yaml task of kind ising."""
-    from grokglass.config import ising_temperatures
-
     unknown = set(task) - {*TASK_KEYS, "kind", "temperatures", "label_range"}
     if unknown:
         raise ValueError(f"unknown keys in the ising task: {sorted(unknown)}")
     kwargs = {key: task[key] for key in TASK_KEYS if key in task}
-    kwargs["temperatures"] = ising_temperatures(task)
+    kwargs["temperatures"] = task_temperatures(task)
     if "label_range" in task:
         kwargs["label_range"] = tuple(float(v) for v in task["label_range"])
     return kwargs
@@ -516,7 +527,7 @@ def temperatures_from_args(args) -> list[float]:
         lo = 1.0 if args.t_min is None else args.t_min
         hi = 5.0 if args.t_max is None else args.t_max
         n = 41 if args.n_temperatures is None else args.n_temperatures
-        return [float(t) for t in np.round(np.linspace(lo, hi, n), 10)]
+        return temperature_grid(lo, hi, n)
     return list(DEFAULT_TEMPERATURES)
 
 

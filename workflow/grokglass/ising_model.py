@@ -190,7 +190,7 @@ class DenseClassifier(nn.Module):
                 f"init_scale={self.init_scale}")
 
 
-def split_classes(run: dict, split: Split) -> int:
+def split_classes(split: Split) -> int:
     if split.n_classes is not None:
         return int(split.n_classes)
     labels = torch.cat([split.train_labels, split.test_labels])
@@ -201,7 +201,7 @@ def build_dense(run: dict, split: Split) -> DenseClassifier:
     """Model builder of kind 'mlp' (grokglass.train.MODEL_BUILDERS)."""
     m = run.get("model", {})
     return DenseClassifier(int(split.train_inputs.shape[1]), hidden=m.get("hidden", DEFAULT_HIDDEN),
-                           n_classes=split_classes(run, split), dropout=float(m.get("dropout", 0.0)),
+                           n_classes=split_classes(split), dropout=float(m.get("dropout", 0.0)),
                            inverse_temperature=float(m.get("inverse_temperature", 1.0)),
                            seed=int(run.get("seed", 0)), init_scale=float(m.get("init_scale", 1.0)))
 

@@ -122,26 +122,23 @@ FIGURE_FORMATS = ["pdf", "png"]
 def figure_args(name):
     """Keyword arguments of grokglass.figures.<function> for figure `name` (paths included)."""
     spec = FIGURES[name]
+    function = spec["function"]
     prefix = f"results/figures/{name}"
-    if name in ("fig1", "fig2"):
+    if function in ("fig1", "fig2"):  # also the Ising classifier's landscape (drawn by fig1)
         return {"landscape_paths": [landscape_file(l) for l in spec["landscapes"]],
                 "metrics_paths": [metrics(r) for r in spec["runs"]],
                 "titles": spec["titles"], "out_prefix": prefix}
-    if name == "fig3":
+    if function == "fig3":
         wand, adamw = spec["runs"]
         return {"wand_metrics": metrics(wand), "adamw_metrics": metrics(adamw), "out_prefix": prefix}
-    if name == "fig4":
+    if function == "fig4":
         return {"dataset_paths": [f"results/data/{t}.h5" for t in spec["tasks"]],
                 "titles": spec["titles"], "fraction": C["baseline"]["fraction"], "out_prefix": prefix}
-    if name in ("fig5", "fig6") or spec["function"] == "ising_training":
+    if function in ("fig5", "fig6", "ising_training"):
         return {"metrics_paths": [metrics(r) for r in spec["runs"]], "titles": spec["titles"],
                 "out_prefix": prefix}
-    if spec["function"] == "ising_pca":
+    if function == "ising_pca":
         return {"snapshot_path": ISING_SNAPSHOTS, "out_prefix": prefix}
-    if spec["function"] == "fig1":  # a landscape of another model (the Ising classifier)
-        return {"landscape_paths": [landscape_file(l) for l in spec["landscapes"]],
-                "metrics_paths": [metrics(r) for r in spec["runs"]],
-                "titles": spec["titles"], "out_prefix": prefix}
     # split sweeps (fig7, fig8 and any other entry of `sweeps:`)
     return {"adamw_paths": [metrics(r) for r in spec["adamw"]],
             "hybrid_paths": [metrics(r) for r in spec["hybrid"]],

@@ -56,7 +56,6 @@ def _log_axes(ax) -> None:
     """Log axes with plain-number labels: 1-2-5 ticks over a decade or more, else a few linear ones."""
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.figure.canvas.draw_idle()
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         wide = max(limits) / max(min(limits), 1e-300) >= 10
         axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if wide else MaxNLocator(4))

@@ -119,10 +119,11 @@ def build_system(spec: dict, device: torch.device) -> TransformerSystem | DenseS
     slope = float(spec["sampler"].get("slope", DEFAULT_SLOPE))
     kind = model.pop("kind", "transformer")
     if kind == "mlp":
+        from grokglass.ising_model import split_classes
+
         if "dropout" in model and float(model["dropout"]) != 0.0:
             raise ValueError("WLMD samples the deterministic network: model.dropout must be 0 or absent")
-        n_classes = split.n_classes or int(torch.cat([split.train_labels, split.test_labels]).max()) + 1
-        return DenseSystem(model["hidden"], n_classes, int(split.train_inputs.shape[-1]), split,
+        return DenseSystem(model["hidden"], split_classes(split), int(split.train_inputs.shape[-1]), split,
                            inverse_temperature=float(model.get("inverse_temperature", 1.0)),
                            slope=slope, y_scale=y_scale(spec), device=device,
                            init_scale=float(model.get("init_scale", 1.0)))
