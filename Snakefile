@@ -44,4 +44,4 @@ include: "workflow/rules/analysis.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        EXPERIMENT.outputs(),

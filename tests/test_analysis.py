@@ -7,8 +7,15 @@ from grokglass.io import write_table
 
 def _frame(train, test):
     n = len(train)
-    return pd.DataFrame({"step": np.arange(n) * 10, "train_acc": train, "test_acc": test,
-                         "weight_norm": np.linspace(40, 30, n), "ln_train_loss": -np.arange(n) * 1.0})
+    return pd.DataFrame(
+        {
+            "step": np.arange(n) * 10,
+            "train_acc": train,
+            "test_acc": test,
+            "weight_norm": np.linspace(40, 30, n),
+            "ln_train_loss": -np.arange(n) * 1.0,
+        }
+    )
 
 
 def test_milestones_first_crossings_and_censoring():

@@ -1,64 +1,97 @@
 import copy
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from grokglass import config as C
+from grokglass import experiment as E
+from grokglass import paths
+from grokglass.specs import DenseModel, IsingDataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def raw(repo_root="."):
-    import os
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "config.yaml")) as fh:
+def raw():
+    with open(os.path.join(ROOT, "config.yaml")) as fh:
         return yaml.safe_load(fh)
 
 
+def build(raw, **kwargs):
+    return E.build(C.resolve(copy.deepcopy(raw), **kwargs))
+
+
 def test_paper_scale_expands_to_the_papers_runs_and_landscapes(raw):
-    config = C.resolve(copy.deepcopy(raw))
-    runs = C.runs(config)
-    assert runs["adamw_add"]["lr"] == 3e-3 and runs["adamw_square"]["lr"] == 5e-3
-    assert runs["adamw_cubic"]["lr"] == 1e-2 and runs["adamw_cubic"]["weight_decay"] == 1.0
-    assert [runs[f"fixednorm_w{w}"]["model"]["d_model"] for w in (32, 64, 128)] == [32, 64, 128]
-    assert runs["fixednorm_w32"]["norm"] == 30.0 and runs["fixednorm_w32"]["lr"] == 1e-3
-    assert runs["wand_add"]["wand"]["kT"] == 0.5 and runs["wand_add"]["steps"] == 10000
-    assert runs["fig8_hybrid_f0.5"]["wand"]["kT"] == 0.7 and runs["fig8_hybrid_f0.5"]["task"] == "square"
-    assert runs["fig7_adamw_f0.5"]["steps"] == 1000 and runs["fig7_adamw_f0.6"]["steps"] == 500
+    runs = build(raw).runs
+    assert runs["adamw_add"].lr == 3e-3 and runs["adamw_square"].lr == 5e-3
+    assert runs["adamw_cubic"].lr == 1e-2 and runs["adamw_cubic"].weight_decay == 1.0
+    assert [runs[f"fixednorm_w{w}"].model.d_model for w in (32, 64, 128)] == [32, 64, 128]
+    assert runs["fixednorm_w32"].norm == 30.0 and runs["fixednorm_w32"].lr == 1e-3
+    assert runs["wand_add"].wand.kT == 0.5 and runs["wand_add"].steps == 10000
+    assert runs["fig8_hybrid_f0.5"].wand.kT == 0.7 and runs["fig8_hybrid_f0.5"].task == "square"
+    assert runs["fig7_adamw_f0.5"].steps == 1000 and runs["fig7_adamw_f0.6"].steps == 500
     assert len(runs) == 3 + 3 + 1 + 2 * 2 * 4 + 7 * 5 * 3 + 14  # figures + Kozyrev + Ising
-    assert runs["koz_add_sgld_f0.35_s4"]["optimizer"] == "sgld"
-    assert runs["koz_add_wand_f0.3_s0"]["wand"]["kT"] == 0.5 and runs["koz_add_wand_f0.3_s0"]["steps"] == 100000
-    lands = C.landscapes(config)
-    assert {k: v["segments"] for k, v in lands.items()} == {
-        "grok_add": 600, "grok_square": 800, "grok_cubic": 200,
-        "shell_w32": 600, "shell_w64": 600, "shell_w128": 600, "dense_ising": 20}
-    assert lands["shell_w64"]["sampler"]["constraint"] == "shell"
-    assert lands["grok_add"]["sampler"]["constraint"] == "bounds"
+    assert runs["koz_add_sgld_f0.35_s4"].optimizer == "sgld"
+    assert runs["koz_add_wand_f0.3_s0"].wand.kT == 0.5 and runs["koz_add_wand_f0.3_s0"].steps == 100000
+    lands = build(raw).landscapes
+    assert {k: v.segments for k, v in lands.items()} == {
+        "grok_add": 600,
+        "grok_square": 800,
+        "grok_cubic": 200,
+        "shell_w32": 600,
+        "shell_w64": 600,
+        "shell_w128": 600,
+        "dense_ising": 20,
+    }
+    assert lands["shell_w64"].sampler.constraint == "shell"
+    assert lands["grok_add"].sampler.constraint == "bounds"
 
 
 def test_adding_a_task_and_a_fraction_adds_runs_landscapes_and_panels(raw):
     changed = copy.deepcopy(raw)
     changed["tasks"]["sub"] = "x - y"
     changed["fractions"].append(0.3)
-    config = C.resolve(changed)
-    runs, figures = C.runs(config), C.figure_inputs(config)
-    assert "adamw_sub" in runs and "grok_sub" in C.landscapes(config)
+    before, after = build(raw), build(changed)
+    runs, figures = after.runs, after.figures
+    assert "adamw_sub" in runs and "grok_sub" in after.landscapes
     assert "fig7_hybrid_f0.3" in runs and "fig8_adamw_f0.3" in runs
-    assert "sub" in figures["fig4"]["tasks"] and "grok_sub" in figures["fig1"]["landscapes"]
-    assert 0.3 in figures["fig7"]["fractions"] and 0.3 in C.dataset_fractions(config, "sub")
+    assert "results/data/sub.h5" in figures["fig4"].kwargs["dataset_paths"]
+    assert "results/wlmd/grok_sub/landscape.h5" in figures["fig1"].kwargs["landscape_paths"]
+    assert 0.3 in figures["fig7"].kwargs["fractions"]
+    # datasets hold every fraction's split: a new fraction changes none of them, a new task adds one
+    assert set(after.datasets) == set(before.datasets) | {"sub"}
+    assert {k: v for k, v in after.datasets.items() if k != "sub"} == before.datasets
+    assert after.datasets["sub"].expression == "x - y" and after.datasets["sub"].p == 67
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda c: c.update(p="sixty-seven"), "config error at p: 'sixty-seven' is not of type 'integer'"),
-    (lambda c: c["fractions"].append(1.2), "config error at fractions.4: 1.2 is greater than or equal to the maximum of 1"),
-    (lambda c: c["baseline"].update(fraction=0), "config error at baseline.fraction: 0 is less than or equal to the minimum of 0"),
-    (lambda c: c["tasks"].update(evil="__import__('os').system('x')"), "config error at tasks.evil: task 'evil'"),
-    (lambda c: c["tasks"].update(bad="x +* y"), "config error at tasks.bad: task 'bad': cannot parse"),
-    (lambda c: c["wand"].update(task="mul"), "config error at wand.task: 'mul' is not an expression task"),
-    (lambda c: c["sweeps"]["fig7"].update(task="nope"), "config error at sweeps.fig7.task: 'nope' is not an expression task"),
-    (lambda c: c["training"].update(steps=2.5), "config error at training.steps: 2.5 is not of type 'integer'"),
-    (lambda c: c["wlmd"]["sampler"].update(share="always"), "config error at wlmd.sampler.share"),
-    (lambda c: c.update(scale="huge"), "config error at scale: 'huge' is not one of scales"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda c: c.update(p="sixty-seven"), "config error at p: 'sixty-seven' is not of type 'integer'"),
+        (
+            lambda c: c["fractions"].append(1.2),
+            "config error at fractions.4: 1.2 is greater than or equal to the maximum of 1",
+        ),
+        (
+            lambda c: c["baseline"].update(fraction=0),
+            "config error at baseline.fraction: 0 is less than or equal to the minimum of 0",
+        ),
+        (lambda c: c["tasks"].update(evil="__import__('os').system('x')"), "config error at tasks.evil: task 'evil'"),
+        (lambda c: c["tasks"].update(bad="x +* y"), "config error at tasks.bad: task 'bad': cannot parse"),
+        (lambda c: c["wand"].update(task="mul"), "config error at wand.task: 'mul' is not an expression task"),
+        (
+            lambda c: c["sweeps"]["fig7"].update(task="nope"),
+            "config error at sweeps.fig7.task: 'nope' is not an expression task",
+        ),
+        (lambda c: c["training"].update(steps=2.5), "config error at training.steps: 2.5 is not of type 'integer'"),
+        (lambda c: c["wlmd"]["sampler"].update(share="always"), "config error at wlmd.sampler.share"),
+        (lambda c: c.update(scale="huge"), "config error at scale: 'huge' is not one of scales"),
+        (lambda c: (c.update(p=4), c["tasks"].update(div="x / y")), "config error at tasks.div: task 'div'"),
+    ],
+)
 def test_config_errors_name_the_key(raw, mutate, message):
     bad = copy.deepcopy(raw)
     mutate(bad)
@@ -68,48 +101,76 @@ def test_config_errors_name_the_key(raw, mutate, message):
     assert text.startswith(message) and "\n" not in text
 
 
+def test_modular_division_needs_a_prime_p(raw):
+    changed = copy.deepcopy(raw)
+    changed["tasks"]["div"] = "x / y"
+    changed["p"] = 4
+    with pytest.raises(C.ConfigError, match=r"^config error at tasks\.div: .*prime"):
+        C.resolve(changed)
+    changed["p"] = 67
+    experiment = E.build(C.resolve(changed))
+    assert experiment.datasets["div"].expression == "x / y" and "adamw_div" in experiment.runs
+
+
 def test_quick_scale_overlay(raw):
     config = C.resolve({**copy.deepcopy(raw), "scale": "quick"})
     assert config["p"] < 67 and config["training"]["steps"] < 10000
-    assert all(l["segments"] >= 2 for l in C.landscapes(config).values())
+    assert all(spec.segments >= 2 for spec in E.build(config).landscapes.values())
+    assert E.load_experiment(os.path.join(ROOT, "config.yaml"), "quick").config == config
+
+
+def test_building_the_experiment_imports_neither_torch_nor_h5py():
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "workflow"), os.environ.get("PYTHONPATH", "")]),
+    }
+    code = "import sys; import grokglass.experiment; print('torch' in sys.modules, 'h5py' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 # ----- the Ising task kind (spec 10) ---------------------------------------------------------
 def test_ising_task_kind_is_kept_apart_from_the_expression_tasks(raw):
     config = C.resolve(copy.deepcopy(raw))
+    experiment = E.build(config)
     assert list(C.expression_tasks(config)) == ["add", "square", "cubic"]
     assert list(C.ising_tasks(config)) == ["ising"]
-    assert "adamw_ising" not in C.runs(config) and "grok_ising" not in C.landscapes(config)
-    assert C.figure_inputs(config)["fig4"]["tasks"] == ["add", "square", "cubic"]
-    from grokglass.ising import task_temperatures
-
-    assert task_temperatures(config["tasks"]["ising"])[:3] == [1.0, 1.1, 1.2]
-    assert len(task_temperatures(config["tasks"]["ising"])) == 41
-    assert C.dataset_fractions(config, "ising") == [0.2]
-    assert 0.2 not in C.dataset_fractions(config, "add")
+    assert "adamw_ising" not in experiment.runs and "grok_ising" not in experiment.landscapes
+    assert experiment.figures["fig4"].kwargs["dataset_paths"] == [
+        "results/data/add.h5",
+        "results/data/square.h5",
+        "results/data/cubic.h5",
+    ]
+    ising = experiment.datasets["ising"]
+    assert ising == IsingDataset.from_config("ising", config["tasks"]["ising"], 0)
+    assert ising.temperatures[:3] == (1.0, 1.1, 1.2) and len(ising.temperatures) == 41
+    assert ising.L == 16 and ising.pool_size == 5000
+    assert {r.fraction for r in E.ising_runs(config).values()} == {0.2}
 
 
 def test_ising_sweeps_expand_to_one_run_per_value_sharing_the_base_run(raw):
     config = C.resolve(copy.deepcopy(raw))
-    runs = C.ising_runs(config)
-    base = C.ising_base_run(config)
-    assert base["name"] == "ising_beta1_wd0.01_drop0_init1"
+    runs = E.ising_runs(config)
+    base = E.ising_run(config)
+    assert base.name == "ising_beta1_wd0.01_drop0_init1"
     assert len(runs) == 1 + 4 + 4 + 3 + 2  # the base value of each sweep is the base run
-    sweeps = C.ising_sweep_runs(config)
-    assert sweeps["inverse_temperature"][2] == base["name"]
-    beta = runs[sweeps["inverse_temperature"][0]]
-    assert beta["model"]["inverse_temperature"] == 0.25 and beta["weight_decay"] == 0.01
-    wd = runs[sweeps["weight_decay"][4]]
-    assert wd["weight_decay"] == 1.0 and wd["model"]["inverse_temperature"] == 1.0
-    assert runs[sweeps["dropout"][1]]["model"]["dropout"] == 0.04
-    assert all(r["task"] == "ising" and r["model"]["kind"] == "mlp" and r["fraction"] == 0.2
-               for r in runs.values())
-    figures = C.figure_inputs(config)
-    assert figures["ising_dropout"]["runs"] == sweeps["dropout"]
-    assert figures["ising_dropout"]["titles"][1] == "(b) dropout = 0.04"
-    assert figures["ising_pca"] == {"function": "ising_pca", "run": base["name"]}
-    assert figures["ising_landscape"]["landscapes"] == ["dense_ising"]
-    assert figures["fig7"]["function"] == "fig7" and figures["fig1"]["function"] == "fig1"
+    sweeps = E.ising_sweep_runs(config)
+    assert sweeps["inverse_temperature"][2] == base
+    beta = sweeps["inverse_temperature"][0]
+    assert beta.model.inverse_temperature == 0.25 and beta.weight_decay == 0.01
+    assert beta.name == "ising_beta0.25_wd0.01_drop0_init1" and runs[beta.name] == beta
+    wd = sweeps["weight_decay"][4]
+    assert wd.weight_decay == 1.0 and wd.model.inverse_temperature == 1.0
+    assert sweeps["dropout"][1].model.dropout == 0.04
+    assert all(r.task == "ising" and r.model.kind == "mlp" and r.fraction == 0.2 for r in runs.values())
+    figures = E.build(config).figures
+    assert figures["ising_dropout"].kwargs["metrics_paths"] == [r.metrics_path for r in sweeps["dropout"]]
+    assert figures["ising_dropout"].kwargs["titles"][1] == "(b) dropout = 0.04"
+    assert figures["ising_pca"].function == "ising_pca"
+    assert figures["ising_pca"].inputs == (paths.ISING_SNAPSHOTS,)
+    assert E.build(config).snapshots.run == base
+    assert figures["ising_landscape"].kwargs["landscape_paths"] == ["results/wlmd/dense_ising/landscape.h5"]
+    assert figures["fig7"].function == "fig7" and figures["fig1"].function == "fig1"
 
 
 def test_ising_landscape_uses_the_base_network_without_dropout(raw):
@@ -117,21 +178,23 @@ def test_ising_landscape_uses_the_base_network_without_dropout(raw):
     changed["ising"]["model"]["dropout"] = 0.1
     changed["ising"]["landscape"]["grid"] = {"x": [-12.0, 2.0]}
     config = C.resolve(changed)
-    land = C.landscapes(config)["dense_ising"]
-    assert land["model"] == {"kind": "mlp", "hidden": [128, 128, 64], "inverse_temperature": 1.0,
-                             "init_scale": 1.0}
-    assert land["grid"]["x"] == [-12.0, 2.0] and land["grid"]["y"] == config["wlmd"]["grid"]["y"]
-    assert land["fraction"] == 0.2 and land["task"] == "ising"
+    land = E.build(config).landscapes["dense_ising"]
+    assert land == E.ising_landscape(config)
+    assert land.model == DenseModel(hidden=(128, 128, 64), dropout=0.0, inverse_temperature=1.0, init_scale=1.0)
+    assert land.grid.lows == (-12.0, -1.0) and land.grid.highs == (2.0, 11.0)  # y: wlmd.grid.y
+    assert land.fraction == 0.2 and land.task == "ising"
+    assert E.ising_run(config).model.dropout == 0.1  # the runs keep it
 
 
 def test_pca_settings_change_only_the_layer_analysis_run(raw):
     changed = copy.deepcopy(raw)
     changed["ising"]["pca"]["settings"] = {"init_scale": 8.0, "weight_decay": 1.0}
     config = C.resolve(changed)
-    pca = C.ising_pca_run(config)
-    assert pca["model"]["init_scale"] == 8.0 and pca["weight_decay"] == 1.0
-    assert pca["pca"] == {"n_snapshots": 30, "update_window": 20, "max_points": 2000}
-    assert C.ising_base_run(config)["model"]["init_scale"] == 1.0
+    pca = E.ising_snapshot_spec(config)
+    assert pca.run.model.init_scale == 8.0 and pca.run.weight_decay == 1.0
+    assert (pca.n_snapshots, pca.update_window, pca.max_points) == (30, 20, 2000)
+    assert E.ising_run(config).model.init_scale == 1.0
+    assert E.build(config).snapshots == pca
 
 
 def test_without_an_ising_section_nothing_of_it_is_expanded(raw):
@@ -139,20 +202,35 @@ def test_without_an_ising_section_nothing_of_it_is_expanded(raw):
     del changed["ising"]
     del changed["tasks"]["ising"]
     config = C.resolve(changed)
-    assert C.ising_runs(config) == {} and C.ising_landscapes(config) == {}
-    assert not any(name.startswith("ising") for name in C.figure_inputs(config))
+    experiment = E.build(config)
+    assert E.ising_runs(config) == {} and E.ising_landscape(config) is None
+    assert experiment.snapshots is None and "ising" not in experiment.datasets
+    assert not any(
+        name.startswith(("ising", "dense")) for name in [*experiment.figures, *experiment.runs, *experiment.landscapes]
+    )
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda c: c["tasks"]["ising"].update(L=7), "config error at tasks.ising"),
-    (lambda c: c["tasks"]["ising"].update(pool_size=4999), "config error at tasks.ising.pool_size: 4999 is not a multiple"),
-    (lambda c: c["tasks"]["ising"].update(samples_per_temperature=401),
-     "config error at tasks.ising.samples_per_temperature: 401 is not a multiple"),
-    (lambda c: c["ising"].update(task="add"), "config error at ising.task: 'add' is not a task of kind ising"),
-    (lambda c: c["fixed_norm"].update(task="ising"), "config error at fixed_norm.task: 'ising' is not an expression task"),
-    (lambda c: c["ising"]["sweeps"].update(momentum=[0.9]), "config error at ising.sweeps"),
-    (lambda c: c["ising"]["model"].update(dropout=1.0), "config error at ising.model.dropout"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda c: c["tasks"]["ising"].update(L=7), "config error at tasks.ising"),
+        (
+            lambda c: c["tasks"]["ising"].update(pool_size=4999),
+            "config error at tasks.ising.pool_size: 4999 is not a multiple",
+        ),
+        (
+            lambda c: c["tasks"]["ising"].update(samples_per_temperature=401),
+            "config error at tasks.ising.samples_per_temperature: 401 is not a multiple",
+        ),
+        (lambda c: c["ising"].update(task="add"), "config error at ising.task: 'add' is not a task of kind ising"),
+        (
+            lambda c: c["fixed_norm"].update(task="ising"),
+            "config error at fixed_norm.task: 'ising' is not an expression task",
+        ),
+        (lambda c: c["ising"]["sweeps"].update(momentum=[0.9]), "config error at ising.sweeps"),
+        (lambda c: c["ising"]["model"].update(dropout=1.0), "config error at ising.model.dropout"),
+    ],
+)
 def test_ising_config_errors_name_the_key(raw, mutate, message):
     changed = copy.deepcopy(raw)
     mutate(changed)
@@ -164,9 +242,9 @@ def test_ising_config_errors_name_the_key(raw, mutate, message):
 def test_command_line_values_are_applied_after_the_scale_overlay(raw):
     changed = copy.deepcopy(raw)
     changed["scale"] = "quick"
-    config = C.resolve(changed, command_line={"scale": "quick", "device": "cuda",
-                                               "training": {"steps": 7}})
+    config = C.resolve(changed, command_line={"scale": "quick", "device": "cuda", "training": {"steps": 7}})
     assert config["device"] == "cuda" and config["training"]["steps"] == 7
     assert config["p"] == 31  # the rest of the overlay still applies
+    assert E.build(config).runs["adamw_add"].steps == 7
     with pytest.raises(C.ConfigError, match="config error at device"):
         C.resolve(copy.deepcopy(raw), command_line={"device": "tpu"})

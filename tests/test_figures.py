@@ -12,21 +12,29 @@ from matplotlib.collections import QuadMesh
 from matplotlib.image import AxesImage
 
 from grokglass.figures import figure_function
-from grokglass.figures.common import (bin_index, column_means, data_axes, load_landscape,
-                                      max_entropy_curve, panel_letter)
+from grokglass.figures.common import bin_index, column_means, data_axes, load_landscape, max_entropy_curve, panel_letter
 from grokglass.figures.landscape_summary import SUMMARY_COLUMNS, barrier_depth, landscape_summary
 from grokglass.io import set_attrs, write_table
 from grokglass.tasks import Task, write_dataset
 
-
 # ----------------------------------------------------------------------------- synthetic inputs
+
 
 def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def write_metrics(path, steps=400, t_mem=40.0, t_grok=200.0, alpha=False, optimizer="adamw",
-                  ln_loss=None, test_smooth=None, train_acc=None):
+def write_metrics(
+    path,
+    steps=400,
+    t_mem=40.0,
+    t_grok=200.0,
+    alpha=False,
+    optimizer="adamw",
+    ln_loss=None,
+    test_smooth=None,
+    train_acc=None,
+):
     step = np.arange(steps)
     columns = {
         "step": step,
@@ -35,8 +43,11 @@ def write_metrics(path, steps=400, t_mem=40.0, t_grok=200.0, alpha=False, optimi
         "weight_norm": 40.0 + 0.3 * step,
     }
     columns["train_acc_smooth"] = 0.98 * columns["train_acc"]
-    columns["test_acc_smooth"] = (0.02 + 0.95 * columns["test_acc"]) if test_smooth is None \
+    columns["test_acc_smooth"] = (
+        (0.02 + 0.95 * columns["test_acc"])
+        if test_smooth is None
         else np.broadcast_to(test_smooth, step.shape).astype(float)
+    )
     if ln_loss is None:
         ln_loss = 1.4 - 12.0 * np.log1p(step) / np.log1p(steps)
     columns["ln_train_loss"] = ln_loss
@@ -44,8 +55,7 @@ def write_metrics(path, steps=400, t_mem=40.0, t_grok=200.0, alpha=False, optimi
     columns["test_loss"] = np.exp(1.5 - 2 * columns["test_acc"])
     if alpha:
         columns["alpha"] = 1.0 - (2.0 * step / steps - 1.0) ** 2
-    run = {"task": "add", "fraction": 0.5, "optimizer": optimizer, "lr": 3e-3, "weight_decay": 1.0,
-           "steps": steps}
+    run = {"task": "add", "fraction": 0.5, "optimizer": optimizer, "lr": 3e-3, "weight_decay": 1.0, "steps": steps}
     write_table(path, columns, {"run": json.dumps(run)})
     return path
 
@@ -60,15 +70,26 @@ def write_landscape(path, entropy, x_edges, y_edges, convergence=None):
         h5.create_dataset("walker_entropy", data=np.stack([entropy, entropy]))
         group = h5.create_group("convergence")
         conv = convergence or {
-            "segment": np.arange(5), "epochs_per_walker": 1000.0 * np.arange(1, 6),
+            "segment": np.arange(5),
+            "epochs_per_walker": 1000.0 * np.arange(1, 6),
             "mean_abs_dS": np.array([np.nan, 3.0, 0.8, 0.2, 0.05]),
             "maxent_shift_bins": np.array([np.nan, 9.0, 4.0, 2.0, 1.0]),
             "flatness": np.array([0.1, 0.3, 0.5, 0.7, 0.8]),
-            "visited_entropy_range": np.array([20.0, 25.0, 28.0, 29.0, 30.0])}
+            "visited_entropy_range": np.array([20.0, 25.0, 28.0, 29.0, 30.0]),
+        }
         for key, value in conv.items():
             group.create_dataset(key, data=value)
-        set_attrs(h5, {"epochs_per_walker": 5000, "walkers": 2, "segments": 5,
-                       "sampler": {"dt": 2e-5}, "grid": {"bin_width": 0.02}, "seed": 0})
+        set_attrs(
+            h5,
+            {
+                "epochs_per_walker": 5000,
+                "walkers": 2,
+                "segments": 5,
+                "sampler": {"dt": 2e-5},
+                "grid": {"bin_width": 0.02},
+                "seed": 0,
+            },
+        )
     return path
 
 
@@ -79,7 +100,7 @@ def smooth_landscape(x_lo=-10.0):
     xc, yc = 0.5 * (x_edges[1:] + x_edges[:-1]), 0.5 * (y_edges[1:] + y_edges[:-1])
     X, Y = np.meshgrid(xc, yc, indexing="ij")
     entropy = -30.0 * (Y - np.clip(0.2 - 0.07 * X, 0, 0.9)) ** 2 + 0.5 * X
-    entropy[(X < x_lo) | (X > 0.5) | (Y > 0.9)] = np.nan
+    entropy[(x_lo > X) | (X > 0.5) | (Y > 0.9)] = np.nan
     entropy -= np.nanmin(entropy)
     return entropy, x_edges, y_edges
 
@@ -93,17 +114,25 @@ def inputs(tmp_path_factory):
         adamw.append(write_metrics(root / f"adamw{i}.h5", t_grok=150.0 + 50 * i))
     wand = write_metrics(root / "wand.h5", t_mem=150.0, t_grok=160.0, optimizer="wand")
     fractions = [0.5, 0.6, 0.7, 0.8]
-    sweep_adamw = [write_metrics(root / f"sa{f}.h5", steps=600, t_grok=300 - 200 * (f - 0.5))
-                   for f in fractions]
-    sweep_hybrid = [write_metrics(root / f"sh{f}.h5", steps=600, t_mem=100, t_grok=150, alpha=True,
-                                  optimizer="hybrid") for f in fractions]
+    sweep_adamw = [write_metrics(root / f"sa{f}.h5", steps=600, t_grok=300 - 200 * (f - 0.5)) for f in fractions]
+    sweep_hybrid = [
+        write_metrics(root / f"sh{f}.h5", steps=600, t_mem=100, t_grok=150, alpha=True, optimizer="hybrid")
+        for f in fractions
+    ]
     datasets = []
     for name, expr in (("add", "x + y"), ("square", "x**2 + y")):
         path = root / f"{name}.h5"
-        write_dataset(path, Task(name, expr, 11), [0.5, 0.8], split_seed=0)
+        write_dataset(path, Task(name, expr, 11), split_seed=0)
         datasets.append(path)
-    return dict(landscapes=landscapes, adamw=adamw, wand=wand, fractions=fractions,
-                sweep_adamw=sweep_adamw, sweep_hybrid=sweep_hybrid, datasets=datasets)
+    return dict(
+        landscapes=landscapes,
+        adamw=adamw,
+        wand=wand,
+        fractions=fractions,
+        sweep_adamw=sweep_adamw,
+        sweep_hybrid=sweep_hybrid,
+        datasets=datasets,
+    )
 
 
 def assert_outputs(prefix):
@@ -121,11 +150,11 @@ def labels_of(ax):
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def test_panel_letters_and_bins():
     assert [panel_letter(i) for i in (0, 1, 25, 26)] == ["a", "b", "z", "aa"]
     edges = np.array([0.0, 1.0, 2.0])
-    assert bin_index([-0.5, 0.0, 0.5, 1.0, 2.0, 2.5, np.nan, -np.inf], edges).tolist() == \
-        [-1, 0, 0, 1, 1, -1, -1, -1]
+    assert bin_index([-0.5, 0.0, 0.5, 1.0, 2.0, 2.5, np.nan, -np.inf], edges).tolist() == [-1, 0, 0, 1, 1, -1, -1, -1]
     means, counts = column_means([0.1, 0.2, 1.5, 5.0], [1.0, 3.0, 4.0, 9.0], edges)
     assert means.tolist() == [2.0, 4.0] and counts.tolist() == [2, 1]
 
@@ -139,6 +168,7 @@ def test_max_entropy_curve():
 
 
 # ----------------------------------------------------------------------------- figures
+
 
 @pytest.mark.parametrize("name", ["fig1", "fig2"])
 def test_landscape_figures(inputs, tmp_path, name):
@@ -179,10 +209,8 @@ def test_fig3(inputs, tmp_path):
     axes = data_axes(fig)
     assert len(axes) == 4
     assert all(ax.get_xscale() == "linear" for ax in axes)
-    assert [ax.get_xlabel() for ax in axes] == ["optimisation steps"] * 2 + ["weight norm",
-                                                                            "optimisation steps"]
-    assert [ax.get_ylabel() for ax in axes] == ["accuracy", "weight norm", "test accuracy",
-                                                "accuracy"]
+    assert [ax.get_xlabel() for ax in axes] == ["optimisation steps"] * 2 + ["weight norm", "optimisation steps"]
+    assert [ax.get_ylabel() for ax in axes] == ["accuracy", "weight norm", "test accuracy", "accuracy"]
     assert set(labels_of(axes[0])) >= {"train", "test"} and set(labels_of(axes[3])) >= {"train", "test"}
     table = assert_outputs(prefix)
     assert set(table["panel"]) == set("abcd")
@@ -227,8 +255,7 @@ def test_training_curves(inputs, tmp_path, name):
 @pytest.mark.parametrize("name,n,xmax", [("fig7", 4, (1000, 500)), ("fig8", 3, (3000, 3000))])
 def test_split_sweeps(inputs, tmp_path, name, n, xmax):
     prefix = tmp_path / name
-    fig = figure_function(name)(inputs["sweep_adamw"][:n], inputs["sweep_hybrid"][:n],
-                                inputs["fractions"][:n], prefix)
+    fig = figure_function(name)(inputs["sweep_adamw"][:n], inputs["sweep_hybrid"][:n], inputs["fractions"][:n], prefix)
     axes = data_axes(fig)
     assert len(axes) == 2 * n
     assert all(ax.get_xscale() == "linear" for ax in axes)
@@ -251,8 +278,14 @@ def test_convergence(inputs, tmp_path):
     assert axes[0].get_yscale() == "log" and axes[2].get_yscale() == "linear"
     assert axes[0].get_xlabel() == "epochs per walker"
     table = assert_outputs(prefix)
-    assert list(table.columns) == ["segment", "epochs_per_walker", "mean_abs_dS",
-                                   "maxent_shift_bins", "flatness", "visited_entropy_range"]
+    assert list(table.columns) == [
+        "segment",
+        "epochs_per_walker",
+        "mean_abs_dS",
+        "maxent_shift_bins",
+        "flatness",
+        "visited_entropy_range",
+    ]
     assert "1% of S range" in labels_of(axes[0])
 
 
@@ -296,18 +329,18 @@ def test_summary_known_answers(tmp_path):
     jump = -((YC[None, :] - target[:, None]) ** 2)
     jump -= jump.min()
 
-    paths = [write_landscape(tmp_path / f"{n}.h5", e, X_EDGES, Y_EDGES)
-             for n, e in (("plain", plain), ("dip", dip), ("jump", jump))]
+    paths = [
+        write_landscape(tmp_path / f"{n}.h5", e, X_EDGES, Y_EDGES)
+        for n, e in (("plain", plain), ("dip", dip), ("jump", jump))
+    ]
     out = tmp_path / "summary" / "landscapes.csv"
-    table = landscape_summary(paths + [paths[0]], [metrics] * 3 + [never],
-                              ["plain", "dip", "jump", "never"], out)
+    table = landscape_summary(paths + [paths[0]], [metrics] * 3 + [never], ["plain", "dip", "jump", "never"], out)
     assert out.exists() and not list(out.parent.glob("*.tmp"))
     written = pd.read_csv(out).set_index("name")
     assert list(written.reset_index().columns) == list(SUMMARY_COLUMNS)
     assert list(table["name"]) == ["plain", "dip", "jump", "never"]
 
-    plain_row, dip_row, jump_row, never_row = (written.loc[n] for n in
-                                               ("plain", "dip", "jump", "never"))
+    plain_row, dip_row, jump_row, never_row = (written.loc[n] for n in ("plain", "dip", "jump", "never"))
     assert bool(plain_row.memorised) and plain_row.mem_step == 40
     assert plain_row.x_mem == pytest.approx(-2.0)
     assert plain_row.n_columns == 17  # columns 0..16

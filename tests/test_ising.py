@@ -13,18 +13,27 @@ import pandas as pd
 import pytest
 import torch
 
-from grokglass import ising
-from grokglass import ising_model as IM
+from grokglass import dense, ising, ising_snapshots, layer_analysis
 from grokglass.figures.common import data_axes
 from grokglass.io import get_attr_json, read_metrics, write_table
 from grokglass.metrics import log_cross_entropy64, smoothed_accuracy
+from grokglass.models import build_module
+from grokglass.specs import IsingDataset, RunSpec
 from grokglass.tasks import load_split
-from grokglass.train import METRIC_COLUMNS, MODEL_BUILDERS, run_training
+from grokglass.train import METRIC_COLUMNS, run_training
 from grokglass.wlmd.systems import DenseSystem
 
-TINY = dict(L=8, temperatures=[1.5, 2.0, 2.3, 2.6, 3.0, 3.5, 4.0, 5.0], equilibration_sweeps=100,
-            sample_every=5, samples_per_temperature=40, chains_per_temperature=8, pool_size=160,
-            fractions=[0.25, 0.5], split_seed=0, seed=0)
+TINY = dict(
+    L=8,
+    temperatures=[1.5, 2.0, 2.3, 2.6, 3.0, 3.5, 4.0, 5.0],
+    equilibration_sweeps=100,
+    sample_every=5,
+    samples_per_temperature=40,
+    chains_per_temperature=8,
+    pool_size=160,
+    split_seed=0,
+    seed=0,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,9 +54,19 @@ def tiny_data(one_thread, tmp_path_factory):
 
 
 def mlp_run(**extra):
-    run = {"name": "ising_test", "task": "ising", "fraction": 0.5, "optimizer": "adamw", "lr": 1e-3,
-           "weight_decay": 1e-2, "betas": [0.9, 0.999], "steps": 20, "seed": 0, "log_every": 10,
-           "model": {"kind": "mlp", "hidden": [16, 8], "dropout": 0.0, "inverse_temperature": 1.0}}
+    run = {
+        "name": "ising_test",
+        "task": "ising",
+        "fraction": 0.5,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 1e-2,
+        "betas": [0.9, 0.999],
+        "steps": 20,
+        "seed": 0,
+        "log_every": 10,
+        "model": {"kind": "mlp", "hidden": [16, 8], "dropout": 0.0, "inverse_temperature": 1.0},
+    }
     model = dict(run["model"], **extra.pop("model", {}))
     run.update(extra)
     run["model"] = model
@@ -95,8 +114,16 @@ def test_sublattice_sampler_matches_full_lattice_reference_bit_for_bit():
 
 
 def test_low_temperature_orders_and_high_temperature_disorders():
-    samples = ising.run_chains(16, [1.0, 5.0], chains_per_temperature=16, equilibration_sweeps=200,
-                               n_samples=5, sample_every=10, seed=0, keep_spins=False)
+    samples = ising.run_chains(
+        16,
+        [1.0, 5.0],
+        chains_per_temperature=16,
+        equilibration_sweeps=200,
+        n_samples=5,
+        sample_every=10,
+        seed=0,
+        keep_spins=False,
+    )
     absm = np.abs(samples.magnetization).mean(axis=0)  # per chain
     cold, hot = absm[samples.temperatures == 1.0], absm[samples.temperatures == 5.0]
     # a random start can freeze into a rare striped state (|m| ~ 0, e ~ -1.75): use the median
@@ -106,8 +133,17 @@ def test_low_temperature_orders_and_high_temperature_disorders():
     assert np.all(e[samples.temperatures == 1.0] < -1.7)
     assert np.all(e[samples.temperatures == 5.0] > -0.7)
     # from an ordered start the hot chains melt and the cold ones stay ordered
-    again = ising.run_chains(16, [1.0, 5.0], chains_per_temperature=4, equilibration_sweeps=200,
-                             n_samples=3, sample_every=10, seed=1, initial_state="up", keep_spins=False)
+    again = ising.run_chains(
+        16,
+        [1.0, 5.0],
+        chains_per_temperature=4,
+        equilibration_sweeps=200,
+        n_samples=3,
+        sample_every=10,
+        seed=1,
+        initial_state="up",
+        keep_spins=False,
+    )
     absm = np.abs(again.magnetization).mean(axis=0)
     assert np.all(absm[again.temperatures == 1.0] > 0.9)
     assert absm[again.temperatures == 5.0].mean() < 0.2
@@ -118,8 +154,16 @@ def test_binder_cumulants_of_two_sizes_cross_near_the_critical_temperature():
     chains, n = 128, 100
     u4 = {}
     for L in (8, 16):
-        s = ising.run_chains(L, temps, chains_per_temperature=chains, equilibration_sweeps=200,
-                             n_samples=n, sample_every=2, seed=0, keep_spins=False)
+        s = ising.run_chains(
+            L,
+            temps,
+            chains_per_temperature=chains,
+            equilibration_sweeps=200,
+            n_samples=n,
+            sample_every=2,
+            seed=0,
+            keep_spins=False,
+        )
         m = s.magnetization.reshape(n, len(temps), chains).transpose(0, 2, 1).reshape(-1, len(temps))
         u4[L] = ising.binder_cumulant(m, dim=0)
     assert np.all((u4[8] > 0.3) & (u4[8] < 2 / 3 + 1e-9))
@@ -180,7 +224,7 @@ def test_dataset_layout_balance_and_split_sizes(tiny_data):
         assert get_attr_json(h5, "temperatures") == TINY["temperatures"]
         assert "[D]" in attrs["defaults_note"] and "torch_version" in attrs
         assert np.isinf(h5["temperature"][()]).any()  # T = inf samples were included
-        assert sorted(h5["splits"].keys()) == ["0.25", "0.5"]
+        assert "splits" not in h5 and len(h5["permutation"]) == 160  # splits derive from it
     split = load_split(path, 0.25)
     assert len(split.train_labels) == 40 and len(split.test_labels) == 120
     assert split.n_classes == 4 and split.p == 0 and split.train_inputs.shape == (40, 64)
@@ -189,16 +233,14 @@ def test_dataset_layout_balance_and_split_sizes(tiny_data):
 
 def test_stratified_splits_balance_every_train_prefix(tmp_path):
     path = tmp_path / "strat.h5"
-    ising.generate_ising_dataset(path, **dict(TINY, fractions=[0.25]), stratified_splits=True,
-                                 log=lambda s: None)
+    ising.generate_ising_dataset(path, **TINY, stratified_splits=True, log=lambda s: None)
     split = load_split(path, 0.25)
     assert np.bincount(split.train_labels.numpy()).tolist() == [10, 10, 10, 10]
 
 
 def test_dataset_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="class 0 has 0"):  # only hot temperatures: no class 0
-        ising.generate_ising_dataset(tmp_path / "x.h5", **dict(TINY, temperatures=[4.0, 5.0]),
-                                     log=lambda s: None)
+        ising.generate_ising_dataset(tmp_path / "x.h5", **dict(TINY, temperatures=[4.0, 5.0]), log=lambda s: None)
     with pytest.raises(ValueError, match="multiple of n_classes"):
         ising.generate_ising_dataset(tmp_path / "x.h5", **dict(TINY, pool_size=161), log=lambda s: None)
     assert not (tmp_path / "x.h5").exists()
@@ -208,35 +250,72 @@ def test_cli_writes_a_dataset(tmp_path):
     parser = argparse.ArgumentParser()
     ising.add_arguments(parser)
     out = tmp_path / "cli.h5"
-    args = parser.parse_args(["--out", str(out), "--L", "4", "--temperatures", "1.5", "2.5", "4.0",
-                              "--equilibration-sweeps", "20", "--sample-every", "2",
-                              "--samples-per-temperature", "40", "--chains-per-temperature", "4",
-                              "--pool-size", "40", "--fractions", "0.5", "--threads", "1"])
+    args = parser.parse_args(
+        [
+            "--out",
+            str(out),
+            "--L",
+            "4",
+            "--temperatures",
+            "1.5",
+            "2.5",
+            "4.0",
+            "--equilibration-sweeps",
+            "20",
+            "--sample-every",
+            "2",
+            "--samples-per-temperature",
+            "40",
+            "--chains-per-temperature",
+            "4",
+            "--pool-size",
+            "40",
+            "--threads",
+            "1",
+        ]
+    )
     assert ising.run(args) == 0
     split = load_split(out, 0.5)
     assert len(split.train_labels) == 20 and split.train_inputs.shape[1] == 16
 
 
-def test_cli_task_json_from_config_gives_the_same_dataset_as_keyword_arguments(tmp_path):
-    """The workflow passes the config.yaml task as JSON; it must mean what the keywords mean."""
+def test_cli_spec_json_from_config_gives_the_same_dataset_as_keyword_arguments(tmp_path):
+    """The workflow passes the dataset spec built from config.yaml; it must mean what the keywords mean."""
     from grokglass.cli import main
 
-    task = {"kind": "ising", "L": 4, "temperatures": {"min": 1.5, "max": 4.5, "n": 3},
-            "equilibration_sweeps": 20, "sample_every": 2, "samples_per_temperature": 40,
-            "chains_per_temperature": 4, "pool_size": 40, "seed": 3}
+    task = {
+        "kind": "ising",
+        "L": 4,
+        "temperatures": {"min": 1.5, "max": 4.5, "n": 3},
+        "equilibration_sweeps": 20,
+        "sample_every": 2,
+        "samples_per_temperature": 40,
+        "chains_per_temperature": 4,
+        "pool_size": 40,
+        "seed": 3,
+    }
+    spec = IsingDataset.from_config("ising", task, split_seed=0)
     out = tmp_path / "json.h5"
-    assert main(["ising-dataset", "--task-json", json.dumps(task), "--fractions", "0.5",
-                 "--out", str(out), "--threads", "1"]) == 0
+    assert main(["ising-dataset", "--spec-json", json.dumps(spec.to_dict()), "--out", str(out), "--threads", "1"]) == 0
     ref = tmp_path / "ref.h5"
-    ising.generate_ising_dataset(ref, L=4, temperatures=[1.5, 3.0, 4.5], equilibration_sweeps=20,
-                                 sample_every=2, samples_per_temperature=40, chains_per_temperature=4,
-                                 pool_size=40, seed=3, fractions=[0.5], log=lambda s: None)
+    ising.generate_ising_dataset(
+        ref,
+        L=4,
+        temperatures=[1.5, 3.0, 4.5],
+        equilibration_sweeps=20,
+        sample_every=2,
+        samples_per_temperature=40,
+        chains_per_temperature=4,
+        pool_size=40,
+        seed=3,
+        log=lambda s: None,
+    )
     with h5py.File(out) as a, h5py.File(ref) as b:
         assert np.array_equal(a["inputs"][()], b["inputs"][()])
         assert np.array_equal(a["labels"][()], b["labels"][()])
         assert json.loads(a.attrs["temperatures"]) == [1.5, 3.0, 4.5]
-    with pytest.raises(ValueError, match="unknown keys in the ising task: \\['lattice'\\]"):
-        ising.dataset_kwargs({"kind": "ising", "lattice": 4})
+    with pytest.raises(ValueError, match="unknown keys \\['lattice'\\]"):
+        IsingDataset.from_config("ising", {"kind": "ising", "lattice": 4}, split_seed=0)
 
 
 # ----------------------------------------------------------------------------- dense classifier
@@ -244,33 +323,34 @@ def test_cli_task_json_from_config_gives_the_same_dataset_as_keyword_arguments(t
 
 def test_mlp_is_registered_and_built_from_the_split(tiny_data):
     split = load_split(tiny_data[0], 0.5)
-    model = MODEL_BUILDERS["mlp"](mlp_run(), split)
-    assert isinstance(model, IM.DenseClassifier)
+    run = RunSpec.from_dict(mlp_run())
+    model = build_module(run.model, split, run.seed)
+    assert isinstance(model, dense.DenseClassifier)
     assert [tuple(p.shape) for p in model.parameters()] == [(16, 64), (16,), (8, 16), (8,), (4, 8), (4,)]
     assert model(split.test_inputs).shape == (len(split.test_labels), 4)
 
 
 def test_default_init_and_init_scale():
-    a = IM.DenseClassifier(256, seed=3)
-    b = IM.DenseClassifier(256, seed=3)
+    a = dense.DenseClassifier(256, seed=3)
+    b = dense.DenseClassifier(256, seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
     for layer, fan_in in enumerate((256, 128, 128, 64)):
         w = getattr(a, f"W{layer}")
         assert w.abs().max() <= 1 / math.sqrt(fan_in)
         assert w.std().item() == pytest.approx(1 / math.sqrt(3 * fan_in), rel=0.1)
-    big = IM.DenseClassifier(256, seed=3, init_scale=5.0)
+    big = dense.DenseClassifier(256, seed=3, init_scale=5.0)
     assert torch.allclose(big.W1, 5.0 * a.W1)
 
 
 def test_inverse_temperature_scales_the_logits():
     x = torch.randn(7, 32)
-    one = IM.DenseClassifier(32, hidden=(8,), inverse_temperature=1.0, seed=1)
-    two = IM.DenseClassifier(32, hidden=(8,), inverse_temperature=2.5, seed=1)
+    one = dense.DenseClassifier(32, hidden=(8,), inverse_temperature=1.0, seed=1)
+    two = dense.DenseClassifier(32, hidden=(8,), inverse_temperature=2.5, seed=1)
     assert torch.allclose(two(x), 2.5 * one(x))
 
 
 def test_dropout_only_in_the_training_closure():
-    model = IM.DenseClassifier(32, hidden=(64, 64), dropout=0.5, seed=0)
+    model = dense.DenseClassifier(32, hidden=(64, 64), dropout=0.5, seed=0)
     x = torch.randn(5, 32)
     with torch.no_grad():  # the metric forwards of grokglass.train
         assert torch.equal(model(x), model(x))
@@ -282,8 +362,7 @@ def test_dropout_only_in_the_training_closure():
 def test_dense_classifier_trains_through_run_training(tiny_data, tmp_path):
     metrics_path = tmp_path / "metrics.h5"
     run = mlp_run(steps=40, lr=3e-3, model={"dropout": 0.04, "inverse_temperature": 0.5})
-    run_training(run, tiny_data[0], metrics_path, tmp_path / "model.pt", device="cpu",
-                 log=lambda s: None)
+    run_training(run, tiny_data[0], metrics_path, tmp_path / "model.pt", device="cpu", log=lambda s: None)
     frame = read_metrics(metrics_path)
     assert list(frame["step"]) == list(range(41))
     assert np.isfinite(frame[list(METRIC_COLUMNS)].to_numpy()).all()
@@ -297,24 +376,34 @@ def test_dense_classifier_trains_through_run_training(tiny_data, tmp_path):
 def test_weight_statistics_and_components():
     w = torch.zeros(4, 6)
     w[0, 0], w[1, 1], w[2, 2] = 10.0, 0.2, 1e-4
-    stats = IM.weight_statistics(w)
+    stats = layer_analysis.weight_statistics(w)
     assert stats["active_relative"] == 1 and stats["active_absolute"] == 2 and stats["size"] == 24
     assert stats["n_components"] == 1 and stats["singular_values"][0] == pytest.approx(10.0)
-    assert IM.components_for_variance(np.ones(10), 0.9) == 9
+    assert layer_analysis.components_for_variance(np.ones(10), 0.9) == 9
     x = torch.randn(300, 2) @ torch.tensor([[3.0, 0, 0, 0], [0, 1.0, 0, 0]])
-    pca = IM.activation_pca(x)
+    pca = layer_analysis.activation_pca(x)
     assert pca["coords"].shape == (300, 2) and pca["n_components"] <= 2
     assert pca["explained_variance_ratio"][:2].sum() == pytest.approx(1.0)
-    assert IM.log_spaced_steps(1000, 10)[:3] == [0, 1, 2] and IM.log_spaced_steps(1000, 10)[-1] == 1000
+    assert (
+        ising_snapshots.log_spaced_steps(1000, 10)[:3] == [0, 1, 2]
+        and ising_snapshots.log_spaced_steps(1000, 10)[-1] == 1000
+    )
 
 
 @pytest.mark.parametrize("window", [0, 3])
 def test_snapshots_stitch_to_the_same_metrics_as_a_straight_run(tiny_data, tmp_path, window):
     run = mlp_run(steps=30, model={"dropout": 0.1})
     straight = run_training(run, tiny_data[0], tmp_path / "straight.h5", device="cpu", log=lambda s: None)
-    stitched = IM.train_with_snapshots(run, tiny_data[0], tmp_path / "snap.h5", snapshot_steps=[2, 10],
-                                       metrics_path=tmp_path / "m.h5", device="cpu", update_window=window,
-                                       log=lambda s: None)
+    stitched = ising_snapshots.train_with_snapshots(
+        run,
+        tiny_data[0],
+        tmp_path / "snap.h5",
+        snapshot_steps=[2, 10],
+        metrics_path=tmp_path / "m.h5",
+        device="cpu",
+        update_window=window,
+        log=lambda s: None,
+    )
     for name in METRIC_COLUMNS:
         assert np.array_equal(straight[name], stitched[name]), name
     with h5py.File(tmp_path / "snap.h5", "r") as h5:
@@ -341,7 +430,7 @@ def test_snapshots_stitch_to_the_same_metrics_as_a_straight_run(tiny_data, tmp_p
 def test_dense_system_batched_equals_single_and_training_metrics(tiny_data):
     split = load_split(tiny_data[0], 0.5)
     system = DenseSystem([16, 8], 4, 64, split, inverse_temperature=2.0)
-    assert system.param_shapes() == IM.dense_shapes(64, [16, 8], 4)
+    assert system.param_shapes() == dense.dense_shapes(64, [16, 8], 4)
     walkers = [system.init_params(seed) for seed in range(3)]
     stacked = {k: torch.stack([w[k] for w in walkers]) for k in walkers[0]}
     x, y = system.observables(stacked)
@@ -350,10 +439,9 @@ def test_dense_system_batched_equals_single_and_training_metrics(tiny_data):
         xs, ys = system.observables({n: t.unsqueeze(0) for n, t in params.items()})
         # bit for bit on CPU (examples padded to sampler.ROW_ALIGN, as in TransformerSystem)
         assert torch.equal(xs[0], x[k]) and torch.equal(ys[0], y[k])
-    model = IM.DenseClassifier(64, hidden=(16, 8), inverse_temperature=2.0, seed=1)  # seed 1 = walker 1
+    model = dense.DenseClassifier(64, hidden=(16, 8), inverse_temperature=2.0, seed=1)  # seed 1 = walker 1
     with torch.no_grad():
-        assert torch.allclose(x[1], log_cross_entropy64(model(split.train_inputs), split.train_labels),
-                              rtol=1e-6)
+        assert torch.allclose(x[1], log_cross_entropy64(model(split.train_inputs), split.train_labels), rtol=1e-6)
         a_test = smoothed_accuracy(model(split.test_inputs), split.test_labels).double()
         assert torch.allclose(y[1], 10 * a_test, rtol=1e-5)
     bounds = system.bounds(2.0)
@@ -361,9 +449,10 @@ def test_dense_system_batched_equals_single_and_training_metrics(tiny_data):
 
 
 def test_dense_system_walker_path_does_not_depend_on_its_group(tiny_data):
+    from wlmd_helpers import walker_in_groups
+
     from grokglass.wlmd.grid import GridSpec
     from grokglass.wlmd.sampler import SamplerSettings
-    from wlmd_helpers import walker_in_groups
 
     system = DenseSystem([16, 8], 4, 64, load_split(tiny_data[0], 0.5))
     settings = SamplerSettings(dt=1e-3, friction=0.05, wl_factor=0.5, t_rise=5, t_drop=10)
@@ -384,39 +473,84 @@ def test_dense_system_is_differentiable(tiny_data):
 
 def test_wlmd_segment_samples_the_dense_classifier_from_a_landscape_spec(tiny_data, tmp_path):
     """The pipeline's wlmd-segment/merge path with model kind 'mlp' (the Ising landscape)."""
+    from grokglass.specs import LandscapeSpec, SpecError
     from grokglass.wlmd.merge import merge_segment, write_landscape
     from grokglass.wlmd.segment import build_system, run_segment
 
-    spec = {"name": "dense_test", "data": str(tiny_data[0]), "fraction": 0.5,
-            "model": {"kind": "mlp", "hidden": [16, 8], "inverse_temperature": 1.0, "init_scale": 1.0},
-            "walkers": 2, "walkers_per_job": 2, "segments": 1, "epochs_per_segment": 30, "seed": 0,
-            "sampler": {"dt": 1e-3, "friction": 0.05, "kT": 1.0, "wl_factor": 1.0, "t_rise": 5,
-                        "t_drop": 20, "bound_scale": 2.0, "shell_norm": 20.0, "share": "chunk",
-                        "y_scale": 10.0, "constraint": "bounds", "slope": 7.0},
-            "grid": {"x": [-6.0, 2.0], "y": [-0.5, 10.5], "bin_width": 0.1, "bias_strength": 3000.0,
-                     "bias_start": 0.0, "gaussian_sigma_bins": 3.0, "gaussian_cutoff_sigmas": 4.0}}
-    system = build_system(spec, torch.device("cpu"))
+    spec = {
+        "name": "dense_test",
+        "task": "ising",
+        "data": str(tiny_data[0]),
+        "fraction": 0.5,
+        "model": {"kind": "mlp", "hidden": [16, 8], "inverse_temperature": 1.0, "init_scale": 1.0},
+        "walkers": 2,
+        "walkers_per_job": 2,
+        "segments": 1,
+        "epochs_per_segment": 30,
+        "seed": 0,
+        "sampler": {
+            "dt": 1e-3,
+            "friction": 0.05,
+            "kT": 1.0,
+            "wl_factor": 1.0,
+            "t_rise": 5,
+            "t_drop": 20,
+            "bound_scale": 2.0,
+            "shell_norm": 20.0,
+            "share": "chunk",
+            "constraint": "bounds",
+        },
+        "y_scale": 10.0,
+        "slope": 7.0,
+        "grid": {
+            "x": [-6.0, 2.0],
+            "y": [-0.5, 10.5],
+            "bin_width": 0.1,
+            "bias_strength": 3000.0,
+            "bias_start": 0.0,
+            "gaussian_sigma_bins": 3.0,
+            "gaussian_cutoff_sigmas": 4.0,
+        },
+    }
+    system = build_system(LandscapeSpec.from_dict(spec), torch.device("cpu"))
     assert isinstance(system, DenseSystem) and system.in_features == 64 and system.n_classes == 4
-    run_segment(spec, 0, 0, None, None, tmp_path / "g0.pt", tmp_path / "g0.h5", device="cpu",
-                log=lambda s: None)
+    run_segment(spec, 0, 0, None, None, tmp_path / "g0.pt", tmp_path / "g0.h5", device="cpu", log=lambda s: None)
     merge_segment(spec, 0, [tmp_path / "g0.h5"], None, tmp_path / "merged.h5", log=lambda s: None)
     write_landscape(spec, tmp_path / "merged.h5", tmp_path / "landscape.h5", log=lambda s: None)
     with h5py.File(tmp_path / "landscape.h5") as h5:
         assert h5["histogram"][()].sum() == 2 * 30  # one visit per walker-epoch
         assert np.nanmin(h5["entropy"][()]) == 0.0
     with pytest.raises(ValueError, match="model.dropout must be 0"):
-        build_system(dict(spec, model=dict(spec["model"], dropout=0.1)), torch.device("cpu"))
-    with pytest.raises(ValueError, match="model kinds 'transformer' and 'mlp', got 'cnn'"):
-        build_system(dict(spec, model={"kind": "cnn"}), torch.device("cpu"))
+        build_system(LandscapeSpec.from_dict(dict(spec, model=dict(spec["model"], dropout=0.1))), torch.device("cpu"))
+    with pytest.raises(SpecError, match="unknown model kind 'cnn' \\(known: transformer, mlp\\)"):
+        LandscapeSpec.from_dict(dict(spec, model={"kind": "cnn"}))
 
 
 def test_ising_snapshots_cli_writes_snapshots_and_metrics(tiny_data, tmp_path):
     from grokglass.cli import main
 
-    run = dict(mlp_run(steps=12), pca={"n_snapshots": 4, "update_window": 3, "max_points": 20})
+    spec = {"run": mlp_run(steps=12), "n_snapshots": 4, "update_window": 3, "max_points": 20}
     out, metrics = tmp_path / "snap.h5", tmp_path / "metrics.h5"
-    assert main(["ising-snapshots", "--data", str(tiny_data[0]), "--run-json", json.dumps(run),
-                 "--out", str(out), "--metrics", str(metrics), "--device", "cpu", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "ising-snapshots",
+                "--data",
+                str(tiny_data[0]),
+                "--spec-json",
+                json.dumps(spec),
+                "--out",
+                str(out),
+                "--metrics",
+                str(metrics),
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     with h5py.File(out) as h5:
         assert h5["steps"][0] == 0 and h5["steps"][-1] == 12
         assert h5["activations/h1/coords"].shape[1] == 20
@@ -481,7 +615,8 @@ def test_ising_pca_figure(tmp_path):
 def test_ising_pca_figure_from_a_real_snapshot_file(tiny_data, tmp_path):
     from grokglass.figures.ising import ising_pca
 
-    IM.train_with_snapshots(mlp_run(steps=10), tiny_data[0], tmp_path / "snap.h5", n_snapshots=4,
-                            device="cpu", log=lambda s: None)
+    ising_snapshots.train_with_snapshots(
+        mlp_run(steps=10), tiny_data[0], tmp_path / "snap.h5", n_snapshots=4, device="cpu", log=lambda s: None
+    )
     fig = ising_pca(tmp_path / "snap.h5", tmp_path / "pca")
     assert len(data_axes(fig)) == 4 and (tmp_path / "pca.png").exists()

@@ -5,8 +5,9 @@ from grokglass.kozyrev import analyze, bootstrap_slope, linear_fit, size_laws, s
 
 
 def _runs(t_mem, t_grok, n_train, optimizer="adamw"):
-    return pd.DataFrame({"t_mem": t_mem, "t_grok": t_grok, "t_test95": t_grok, "n_train": n_train,
-                         "optimizer": optimizer})
+    return pd.DataFrame(
+        {"t_mem": t_mem, "t_grok": t_grok, "t_test95": t_grok, "n_train": n_train, "optimizer": optimizer}
+    )
 
 
 def test_square_law_recovers_a_known_exponent_with_a_covering_interval():
@@ -31,8 +32,9 @@ def test_size_law_prefers_the_true_model():
     assert exp_fit["preferred"] == "exponential" and exp_fit["prediction_holds"]
     assert abs(exp_fit["exponential"]["slope"] + 1.5e-3) < 1e-4
     n_wide = np.geomspace(100, 100_000, 40)
-    pow_fit = size_laws(_runs(np.ones(40), np.exp(20.0 - 2.0 * np.log(n_wide) + rng.normal(0, 0.05, 40)),
-                              n_wide), "t_grok")
+    pow_fit = size_laws(
+        _runs(np.ones(40), np.exp(20.0 - 2.0 * np.log(n_wide) + rng.normal(0, 0.05, 40)), n_wide), "t_grok"
+    )
     assert pow_fit["preferred"] == "power" and not pow_fit["prediction_holds"]
     assert abs(pow_fit["power"]["slope"] + 2.0) < 0.05
 
@@ -46,8 +48,12 @@ def test_linear_fit_and_bootstrap_on_exact_data():
 
 
 def test_analyze_groups_by_optimizer():
-    table = pd.concat([_runs([50, 60, 70], [2500, 3600, 4900], [10, 20, 30], "adamw"),
-                       _runs([40, 50, 60], [1600, 2500, 3600], [10, 20, 30], "sgld")])
+    table = pd.concat(
+        [
+            _runs([50, 60, 70], [2500, 3600, 4900], [10, 20, 30], "adamw"),
+            _runs([40, 50, 60], [1600, 2500, 3600], [10, 20, 30], "sgld"),
+        ]
+    )
     fits = analyze(table)
     assert set(fits) == {"all", "optimizer=adamw", "optimizer=sgld"}
     assert abs(fits["optimizer=sgld"]["square_law"]["slope"] - 2.0) < 1e-9
@@ -65,10 +71,17 @@ def test_kozyrev_figure_renders_both_panels_and_the_fits(tmp_path):
         train = (steps >= t_mem).astype(float)
         test = (steps >= t_grok).astype(float) * (i != 3)  # the last run never groks: censored
         path = tmp_path / f"r{i}" / "metrics.h5"
-        write_table(path, {"step": steps, "train_acc": train, "test_acc": test,
-                           "weight_norm": np.ones_like(train), "ln_train_loss": -train},
-                    {"run": f'{{"name": "r{i}", "optimizer": "adamw", "fraction": 0.5, "seed": {i}}}',
-                     "n_train": n_train})
+        write_table(
+            path,
+            {
+                "step": steps,
+                "train_acc": train,
+                "test_acc": test,
+                "weight_norm": np.ones_like(train),
+                "ln_train_loss": -train,
+            },
+            {"run": f'{{"name": "r{i}", "optimizer": "adamw", "fraction": 0.5, "seed": {i}}}', "n_train": n_train},
+        )
         paths.append(str(path))
     fig = kozyrev(paths, tmp_path / "koz")
     left, right = data_axes(fig)
@@ -93,10 +106,17 @@ def test_kozyrev_figure_when_no_run_groks(tmp_path):
         steps = np.arange(0, 500)
         train = (steps >= 40 + i).astype(float) if memorises else np.zeros(500)
         path = tmp_path / f"r{i}" / "metrics.h5"
-        write_table(path, {"step": steps, "train_acc": train, "test_acc": np.zeros(500),
-                           "weight_norm": np.ones(500), "ln_train_loss": -train},
-                    {"run": f'{{"name": "r{i}", "optimizer": "sgld", "fraction": 0.5, "seed": {i}}}',
-                     "n_train": 100})
+        write_table(
+            path,
+            {
+                "step": steps,
+                "train_acc": train,
+                "test_acc": np.zeros(500),
+                "weight_norm": np.ones(500),
+                "ln_train_loss": -train,
+            },
+            {"run": f'{{"name": "r{i}", "optimizer": "sgld", "fraction": 0.5, "seed": {i}}}', "n_train": 100},
+        )
         paths.append(str(path))
     fig = kozyrev(paths, tmp_path / "koz")
     left, _ = data_axes(fig)

@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
+from grokglass import metrics as M
 from grokglass.metrics import weight_norm
 from grokglass.model import Transformer, TransformerConfig
 from grokglass.optim import SGLD, FixedNormAdamW, WanD, hybrid_alpha
 from grokglass.tasks import Task, make_split
-from grokglass import metrics as M
 
 
 def test_fixed_norm_adamw_keeps_the_norm():
@@ -28,6 +28,7 @@ def _quadratic_closure(theta, target):
         x = ((theta - target) ** 2).mean().double().log()
         x.backward()
         return x
+
     return closure
 
 
@@ -35,8 +36,7 @@ def test_wand_lowers_a_toy_loss():
     torch.manual_seed(0)
     theta = torch.nn.Parameter(torch.randn(200) * 3)
     target = torch.ones(200)
-    opt = WanD([theta], lr=0.05, kT=1e-4, friction=0.3, bias_start=-6.0, bias_strength=100.0,
-               wl_factor=0.0, seed=0)
+    opt = WanD([theta], lr=0.05, kT=1e-4, friction=0.3, bias_start=-6.0, bias_strength=100.0, wl_factor=0.0, seed=0)
     closure = _quadratic_closure(theta, target)
     start = float(closure().detach())
     for _ in range(500):
@@ -79,8 +79,18 @@ def test_wand_norm_growth_follows_the_diffusion_law():
 def test_wand_state_dict_roundtrip_reproduces_the_trajectory():
     def make():
         theta = torch.nn.Parameter(torch.linspace(-1, 1, 50))
-        return theta, WanD([theta], lr=0.01, kT=0.5, friction=0.5, bias_start=-2.0,
-                           bias_strength=10.0, wl_factor=5.0, t_rise=3, t_drop=10, seed=3)
+        return theta, WanD(
+            [theta],
+            lr=0.01,
+            kT=0.5,
+            friction=0.5,
+            bias_start=-2.0,
+            bias_strength=10.0,
+            wl_factor=5.0,
+            t_rise=3,
+            t_drop=10,
+            seed=3,
+        )
 
     theta_a, opt_a = make()
     closure_a = _quadratic_closure(theta_a, torch.zeros(50))

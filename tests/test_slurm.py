@@ -58,8 +58,10 @@ def cluster_problem() -> str | None:
             return f"Slurm controller not reachable ({state.stderr.strip()[:200]}); run: bash tests/slurm/cluster-up.sh"
         states = set(state.stdout.split())
         if not states & {"idle", "mixed", "allocated", "completing"}:
-            return (f"no usable node in partition '{PARTITION}' (sinfo says {sorted(states) or 'nothing'});"
-                    " run: bash tests/slurm/cluster-up.sh")
+            return (
+                f"no usable node in partition '{PARTITION}' (sinfo says {sorted(states) or 'nothing'});"
+                " run: bash tests/slurm/cluster-up.sh"
+            )
         acct = _sh("sacct", "-n", "-X", "-S", "now-1hour", "-o", "JobID")
         if acct.returncode != 0:
             return f"sacct does not work (no slurmdbd?): {acct.stderr.strip()[:200]}"
@@ -98,18 +100,30 @@ def copy_repo(dest: Path) -> Path:
 
 def snakemake_cmd(work: Path, *extra: str) -> list[str]:
     """The command a user runs, plus the CI overlays: profiles/slurm + ci/profile-ci."""
-    return [sys.executable, "-m", "snakemake", *TARGETS,
-            "--profile", "profiles/slurm", "--profile", str(work / "ci" / "profile-ci"),
-            *extra,
-            "--config", "scale=quick", "device=auto",
-            "--configfile", str(work / "ci" / "config-ci.yaml")]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *TARGETS,
+        "--profile",
+        "profiles/slurm",
+        "--profile",
+        str(work / "ci" / "profile-ci"),
+        *extra,
+        "--config",
+        "scale=quick",
+        "device=auto",
+        "--configfile",
+        str(work / "ci" / "config-ci.yaml"),
+    ]
 
 
 def start(work: Path, name: str, *extra: str) -> tuple[subprocess.Popen, Path]:
     log = work / f"{name}.log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(snakemake_cmd(work, *extra), cwd=work, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_cmd(work, *extra), cwd=work, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return proc, log
 
 
@@ -155,8 +169,7 @@ def sacct(work: Path, since: float, duplicates: bool = False) -> list[dict]:
     (duplicates: a requeued job's earlier runs too)."""
     fields = ["JobID", "JobName", "Comment", "State", "AllocTRES", "Partition", "WorkDir", "SubmitLine"]
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 1))
-    out = _sh("sacct", "-X", "-P", "-n", *(["-D"] if duplicates else []), "-S", start,
-              "-o", ",".join(fields)).stdout
+    out = _sh("sacct", "-X", "-P", "-n", *(["-D"] if duplicates else []), "-S", start, "-o", ",".join(fields)).stdout
     jobs = []
     for line in out.splitlines():
         row = dict(zip(fields, line.split("|", len(fields) - 1)))
@@ -173,8 +186,9 @@ def segment_comment(seg: int, group: int) -> str:
     return f"rule_wlmd_segment_wildcards_grok_add_{seg}_{group}"
 
 
-def wait_for_running_segment(work: Path, proc: subprocess.Popen, log: Path, seg: int, timeout: float = 300,
-                             exclude: set[str] = frozenset()):
+def wait_for_running_segment(
+    work: Path, proc: subprocess.Popen, log: Path, seg: int, timeout: float = 300, exclude: set[str] = frozenset()
+):
     """A RUNNING wlmd_segment job of segment `seg` whose sampler has started (its log says so)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -183,9 +197,13 @@ def wait_for_running_segment(work: Path, proc: subprocess.Popen, log: Path, seg:
         for job in squeue(work):
             for group in (0, 1):
                 rule_log = work / f"logs/wlmd/grok_add/seg{seg}_group{group}.log"
-                if (job["state"] == "RUNNING" and job["comment"] == segment_comment(seg, group)
-                        and job["id"] not in exclude
-                        and rule_log.exists() and f"segment {seg} group {group}," in rule_log.read_text()):
+                if (
+                    job["state"] == "RUNNING"
+                    and job["comment"] == segment_comment(seg, group)
+                    and job["id"] not in exclude
+                    and rule_log.exists()
+                    and f"segment {seg} group {group}," in rule_log.read_text()
+                ):
                     return job, group
         time.sleep(0.2)
     pytest.fail(f"no segment-{seg} job was seen running within {timeout} s:\n{tail(log)}")
@@ -208,7 +226,8 @@ def assert_same_landscape(work: Path, reference: dict[str, np.ndarray]) -> None:
         nan_ok = np.issubdtype(ref.dtype, np.floating)
         assert np.array_equal(got, ref, equal_nan=nan_ok), (
             f"{name} differs from the uninterrupted run (max |diff| "
-            f"{np.nanmax(np.abs(got.astype(float) - ref.astype(float)))})")
+            f"{np.nanmax(np.abs(got.astype(float) - ref.astype(float)))})"
+        )
 
 
 def assert_outputs(work: Path) -> None:
@@ -249,8 +268,9 @@ def test_gpu_rules_ran_as_completed_slurm_jobs(uninterrupted):
         assert job["Partition"] == PARTITION, job
     # the plugin's per-job Slurm logs (profiles/slurm: slurm-logdir logs/slurm, kept on success)
     slurm_logs = sorted(p.relative_to(work / "logs/slurm").parts[:2] for p in (work / "logs/slurm").rglob("*.log"))
-    assert slurm_logs == sorted([("rule_train", "adamw_add")]
-                                + [("rule_wlmd_segment", f"grok_add_{s}_{g}") for s, g in SEGMENTS])
+    assert slurm_logs == sorted(
+        [("rule_train", "adamw_add")] + [("rule_wlmd_segment", f"grok_add_{s}_{g}") for s, g in SEGMENTS]
+    )
     for job in jobs:
         sub = work / "logs/slurm" / f"rule_{rule_of(job['Comment'])}"
         assert list(sub.rglob(f"{job['JobID']}.log")), f"no Slurm log for job {job['JobID']}"
@@ -282,8 +302,23 @@ def preempt_running_jobs(work: Path) -> list[str]:
     gres = _sh("sinfo", "-h", "-p", PARTITION, "-o", "%G").stdout.strip()  # e.g. gpu:fake:2
     gpus = int(gres.split("(")[0].rsplit(":", 1)[-1])
     running = {job["id"] for job in squeue(work) if job["state"] == "RUNNING"}
-    urgent = _sh("sbatch", "--parsable", "-p", f"{PARTITION}-urgent", f"--gpus={gpus}", "-t", "1",
-                 "-J", "urgent", "-D", "/tmp", "-o", "/dev/null", "--wrap", "sleep 1")
+    urgent = _sh(
+        "sbatch",
+        "--parsable",
+        "-p",
+        f"{PARTITION}-urgent",
+        f"--gpus={gpus}",
+        "-t",
+        "1",
+        "-J",
+        "urgent",
+        "-D",
+        "/tmp",
+        "-o",
+        "/dev/null",
+        "--wrap",
+        "sleep 1",
+    )
     assert urgent.returncode == 0, urgent.stderr
     deadline = time.monotonic() + 30
     requeued: set[str] = set()
@@ -332,8 +367,9 @@ def test_cancelled_and_preempted_segments_are_redone_alone(uninterrupted, tmp_pa
     for job in jobs:
         by_comment.setdefault(job["Comment"], []).append(job["State"].split()[0])  # "CANCELLED by 0"
     assert sorted(by_comment.pop(segment_comment(1, group))) == ["CANCELLED", "COMPLETED"], jobs
-    assert sorted(by_comment) == sorted(["rule_train_wildcards_adamw_add"]
-                                        + [segment_comment(s, g) for s, g in SEGMENTS if (s, g) != (1, group)])
+    assert sorted(by_comment) == sorted(
+        ["rule_train_wildcards_adamw_add"] + [segment_comment(s, g) for s, g in SEGMENTS if (s, g) != (1, group)]
+    )
     assert all(states == ["COMPLETED"] for states in by_comment.values()), by_comment
     history = sacct(work, since, duplicates=True)
     for jobid in preempted:

@@ -10,25 +10,37 @@ from grokglass.train import METRIC_COLUMNS, TrainingDiverged, run_training
 @pytest.fixture
 def data(tmp_path):
     path = tmp_path / "add.h5"
-    write_dataset(path, Task("add", "x + y", 7), [0.5], split_seed=0)
+    write_dataset(path, Task("add", "x + y", 7), split_seed=0)
     return path
 
 
 def _run(optimizer, **extra):
-    run = {"name": f"test_{optimizer}", "task": "add", "fraction": 0.5, "optimizer": optimizer,
-           "model": {"d_model": 8, "n_heads": 4}, "steps": 30, "seed": 0, "log_every": 10,
-           "lr": 3e-3, "weight_decay": 1.0}
+    run = {
+        "name": f"test_{optimizer}",
+        "task": "add",
+        "fraction": 0.5,
+        "optimizer": optimizer,
+        "model": {"d_model": 8, "n_heads": 4},
+        "steps": 30,
+        "seed": 0,
+        "log_every": 10,
+        "lr": 3e-3,
+        "weight_decay": 1.0,
+    }
     run.update(extra)
     return run
 
 
-@pytest.mark.parametrize("optimizer,extra", [
-    ("adamw", {}),
-    ("adamw_fixed_norm", {"norm": 5.0, "weight_decay": 0.0}),
-    ("wand", {"wand": {"kT": 0.5, "friction": 0.5, "bias_start": -8.0}}),
-    ("hybrid", {"horizon": 30}),
-    ("sgld", {"temperature": 1e-6, "lr": 0.1}),
-])
+@pytest.mark.parametrize(
+    "optimizer,extra",
+    [
+        ("adamw", {}),
+        ("adamw_fixed_norm", {"norm": 5.0, "weight_decay": 0.0}),
+        ("wand", {"wand": {"kT": 0.5, "friction": 0.5, "bias_start": -8.0}}),
+        ("hybrid", {"horizon": 30}),
+        ("sgld", {"temperature": 1e-6, "lr": 0.1}),
+    ],
+)
 def test_every_optimizer_writes_metrics_and_checkpoint(tmp_path, data, optimizer, extra):
     metrics_path, ckpt = tmp_path / "m.h5", tmp_path / "model.pt"
     lines = []
@@ -50,8 +62,7 @@ def test_every_optimizer_writes_metrics_and_checkpoint(tmp_path, data, optimizer
 
 def test_same_seed_gives_bit_identical_metrics(tmp_path, data):
     for name in ("a", "b"):
-        run_training(_run("wand", wand={"kT": 0.5}), data, tmp_path / f"{name}.h5", device="cpu",
-                     log=lambda s: None)
+        run_training(_run("wand", wand={"kT": 0.5}), data, tmp_path / f"{name}.h5", device="cpu", log=lambda s: None)
     a, b = read_metrics(tmp_path / "a.h5"), read_metrics(tmp_path / "b.h5")
     cols = list(METRIC_COLUMNS)
     assert np.array_equal(a[cols].to_numpy(), b[cols].to_numpy())
@@ -60,8 +71,9 @@ def test_same_seed_gives_bit_identical_metrics(tmp_path, data):
 def test_divergence_stops_with_a_clear_message_and_keeps_partial_metrics(tmp_path, data):
     metrics_path = tmp_path / "m.h5"
     with pytest.raises(TrainingDiverged, match=r"diverged: non-finite metrics at step \d+"):
-        run_training(_run("sgld", lr=1e8, temperature=0.0, steps=200), data, metrics_path,
-                     device="cpu", log=lambda s: None)
+        run_training(
+            _run("sgld", lr=1e8, temperature=0.0, steps=200), data, metrics_path, device="cpu", log=lambda s: None
+        )
     assert not metrics_path.exists()
     partial = read_metrics(tmp_path / "m.diverged.h5")
     assert len(partial) >= 1
@@ -74,8 +86,9 @@ def test_unknown_optimizer_is_refused(tmp_path, data):
 
 def test_rows_measure_the_parameters_before_each_update(tmp_path, data):
     """Row 0 is the initial network: its weight norm and test metrics match a fresh model."""
-    from grokglass.model import Transformer, TransformerConfig
     from grokglass.metrics import weight_norm
+    from grokglass.model import Transformer, TransformerConfig
+
     run_training(_run("adamw", lr=0.1), data, tmp_path / "m.h5", device="cpu", log=lambda s: None)
     frame = read_metrics(tmp_path / "m.h5")
     fresh = Transformer(TransformerConfig(p=7, d_model=8), seed=0)

@@ -14,7 +14,6 @@ from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
 from grokglass.wlmd.systems import BoxSumSystem, RotatedSquareSystem
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -26,10 +25,17 @@ def test_box_sum_entropy_is_log_triangle():
     0.02-0.04 (single walkers ~0.13); 16 walkers x 15000 epochs, ~5 s.
     """
     system = BoxSumSystem(half_width=1.0)
-    spec = GridSpec(lows=(-2.2,), highs=(2.2,), bin_width=0.1, bias_strength=0.0,
-                    gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
-    settings = SamplerSettings(dt=0.05, friction=0.1, kT=1.0, wl_factor=0.01, t_rise=100, t_drop=5000,
-                               constraint="bounds", share="chunk")
+    spec = GridSpec(
+        lows=(-2.2,),
+        highs=(2.2,),
+        bin_width=0.1,
+        bias_strength=0.0,
+        gaussian_sigma_bins=1.0,
+        gaussian_cutoff_sigmas=3.0,
+    )
+    settings = SamplerSettings(
+        dt=0.05, friction=0.1, kT=1.0, wl_factor=0.01, t_rise=100, t_drop=5000, constraint="bounds", share="chunk"
+    )
     state = init_walkers(system, list(range(16)), 0, settings)
     grid = EntropyGrid(spec, 16)
     run_epochs(system, grid, state, settings, 15000)
@@ -54,8 +60,14 @@ def test_rotated_square_entropy_is_flat():
     Measured for seeds 0-2: std 0.017-0.020; 16 walkers x 12000 epochs, ~5 s.
     """
     system = RotatedSquareSystem(half_width=1.0)
-    spec = GridSpec(lows=(-2.4, -2.4), highs=(2.4, 2.4), bin_width=0.2, bias_strength=0.0,
-                    gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
+    spec = GridSpec(
+        lows=(-2.4, -2.4),
+        highs=(2.4, 2.4),
+        bin_width=0.2,
+        bias_strength=0.0,
+        gaussian_sigma_bins=1.0,
+        gaussian_cutoff_sigmas=3.0,
+    )
     settings = SamplerSettings(dt=0.05, friction=0.1, kT=1.0, wl_factor=0.02, t_rise=100, t_drop=3000)
     state = init_walkers(system, list(range(16)), 1, settings)
     grid = EntropyGrid(spec, 16)
@@ -68,7 +80,7 @@ def test_rotated_square_entropy_is_flat():
     assert learned.std().item() < 0.1, f"learned S not flat: std {learned.std().item():.3f}"
     assert (grid.histogram.sum(0)[interior] > 0).all()
     # nothing is ever deposited as a visit outside the diamond (the walkers cannot leave it)
-    outside = ~system.inside(x, y, margin=-2 * 2 ** 0.5 * spec.bin_width)
+    outside = ~system.inside(x, y, margin=-2 * 2**0.5 * spec.bin_width)
     assert grid.histogram.sum(0)[outside].sum() == 0
 
 
@@ -78,10 +90,15 @@ def test_shared_every_step_matches_the_per_walker_mean():
     Same tolerance as above (RMS < 0.15); measured 0.05-0.065 for seeds 0-2 (8 walkers x 10000 epochs).
     """
     system = BoxSumSystem(half_width=1.0)
-    spec = GridSpec(lows=(-2.2,), highs=(2.2,), bin_width=0.1, bias_strength=0.0,
-                    gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
-    settings = SamplerSettings(dt=0.05, friction=0.1, wl_factor=0.01, t_rise=100, t_drop=5000,
-                               share="every_step")
+    spec = GridSpec(
+        lows=(-2.2,),
+        highs=(2.2,),
+        bin_width=0.1,
+        bias_strength=0.0,
+        gaussian_sigma_bins=1.0,
+        gaussian_cutoff_sigmas=3.0,
+    )
+    settings = SamplerSettings(dt=0.05, friction=0.1, wl_factor=0.01, t_rise=100, t_drop=5000, share="every_step")
     state = init_walkers(system, list(range(8)), 2, settings)
     grid = EntropyGrid(spec, 8)
     run_epochs(system, grid, state, settings, 10000)

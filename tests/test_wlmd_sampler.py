@@ -4,15 +4,13 @@ import math
 
 import pytest
 import torch
+from wlmd_helpers import walker_in_groups
 
 from grokglass.model import TransformerConfig
 from grokglass.tasks import Task, make_split
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
-from grokglass.wlmd.sampler import (SamplerSettings, WalkerState, init_walkers, run_epochs,
-                                    walker_seed)
+from grokglass.wlmd.sampler import SamplerSettings, WalkerState, init_walkers, run_epochs, walker_seed
 from grokglass.wlmd.systems import BoxSumSystem, TransformerSystem
-from wlmd_helpers import walker_in_groups
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,8 +20,15 @@ def tiny_system(p: int = 7, d_model: int = 8) -> TransformerSystem:
 
 
 def tiny_grid_spec(**overrides) -> GridSpec:
-    values = dict(lows=(-4.0, -1.0), highs=(2.0, 11.0), bin_width=0.2, bias_strength=3000.0, bias_start=0.6,
-                  gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
+    values = dict(
+        lows=(-4.0, -1.0),
+        highs=(2.0, 11.0),
+        bin_width=0.2,
+        bias_strength=3000.0,
+        bias_start=0.6,
+        gaussian_sigma_bins=1.0,
+        gaussian_cutoff_sigmas=3.0,
+    )
     values.update(overrides)
     return GridSpec(**values)
 
@@ -114,8 +119,9 @@ def test_padded_observables_match_the_metrics():
 
 def test_shell_keeps_the_norm_and_removes_radial_velocity():
     system = tiny_system()
-    settings = SamplerSettings(dt=1e-3, friction=0.05, constraint="shell", shell_norm=30.0,
-                               wl_factor=0.5, t_rise=5, t_drop=10)
+    settings = SamplerSettings(
+        dt=1e-3, friction=0.05, constraint="shell", shell_norm=30.0, wl_factor=0.5, t_rise=5, t_drop=10
+    )
     state = init_walkers(system, [0, 1, 2], 2, settings)
 
     def check():
@@ -136,8 +142,14 @@ def test_reflective_bounds_are_never_violated():
     """A box 10x smaller than a typical step's reach per 100 epochs: many reflections, no escape."""
     system = BoxSumSystem(half_width=0.05)
     settings = SamplerSettings(dt=0.02, friction=0.01, wl_factor=0.1, t_rise=1, t_drop=10)
-    spec = GridSpec(lows=(-0.2,), highs=(0.2,), bin_width=0.01, bias_strength=0.0,
-                    gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0)
+    spec = GridSpec(
+        lows=(-0.2,),
+        highs=(0.2,),
+        bin_width=0.01,
+        bias_strength=0.0,
+        gaussian_sigma_bins=1.0,
+        gaussian_cutoff_sigmas=3.0,
+    )
     state = init_walkers(system, list(range(16)), 0, settings)
     grid = EntropyGrid(spec, 16)
     previous = state.velocity.clone()
@@ -189,8 +201,17 @@ def test_log_records_at_the_requested_epochs():
     system = BoxSumSystem()
     settings = SamplerSettings(dt=0.05, friction=0.1, wl_factor=0.01, t_rise=10, t_drop=100, log_every=7)
     state = init_walkers(system, [0, 1], 0, settings)
-    grid = EntropyGrid(GridSpec(lows=(-2.2,), highs=(2.2,), bin_width=0.1, bias_strength=0.0,
-                                gaussian_sigma_bins=1.0, gaussian_cutoff_sigmas=3.0), 2)
+    grid = EntropyGrid(
+        GridSpec(
+            lows=(-2.2,),
+            highs=(2.2,),
+            bin_width=0.1,
+            bias_strength=0.0,
+            gaussian_sigma_bins=1.0,
+            gaussian_cutoff_sigmas=3.0,
+        ),
+        2,
+    )
     records = []
     run_epochs(system, grid, state, settings, 30, log=records.append)
     assert [r["epoch"] for r in records] == [7, 14, 21, 28]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from grokglass.specs import LandscapeSpec
 from grokglass.tasks import Task, write_dataset
 from grokglass.wlmd import merge as merge_module
 from grokglass.wlmd import segment as segment_module
 from grokglass.wlmd.merge import MergeError, max_entropy_curve, merge_segment
-from grokglass.wlmd.segment import group_walker_ids, run_segment
-
+from grokglass.wlmd.segment import run_segment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,13 +26,14 @@ def quiet(line):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "add7.h5"
-    write_dataset(path, Task("add", "x + y", 7), [0.5], split_seed=0)
+    write_dataset(path, Task("add", "x + y", 7), split_seed=0)
     return path
 
 
 def make_spec(dataset, **overrides) -> dict:
     spec = {
         "name": "tiny",
+        "task": "add",
         "data": str(dataset),
         "fraction": 0.5,
         "model": {"d_model": 8, "n_heads": 4},
@@ -41,11 +42,30 @@ def make_spec(dataset, **overrides) -> dict:
         "segments": 2,
         "epochs_per_segment": 30,
         "seed": 11,
-        "sampler": {"dt": 1e-3, "friction": 0.01, "kT": 1.0, "wl_factor": 2.0, "t_rise": 10, "t_drop": 40,
-                    "constraint": "bounds", "bound_scale": 2.0, "shell_norm": 30.0, "share": "chunk",
-                    "log_every": 10, "slope": 7.0, "y_scale": 10.0},
-        "grid": {"x": [-3.0, 2.0], "y": [-0.6, 10.6], "bin_width": 0.2, "bias_strength": 3000.0,
-                 "bias_start": 0.6, "gaussian_sigma_bins": 1.0, "gaussian_cutoff_sigmas": 3.0},
+        "sampler": {
+            "dt": 1e-3,
+            "friction": 0.01,
+            "kT": 1.0,
+            "wl_factor": 2.0,
+            "t_rise": 10,
+            "t_drop": 40,
+            "constraint": "bounds",
+            "bound_scale": 2.0,
+            "shell_norm": 30.0,
+            "share": "chunk",
+            "log_every": 10,
+        },
+        "slope": 7.0,
+        "y_scale": 10.0,
+        "grid": {
+            "x": [-3.0, 2.0],
+            "y": [-0.6, 10.6],
+            "bin_width": 0.2,
+            "bias_strength": 3000.0,
+            "bias_start": 0.6,
+            "gaussian_sigma_bins": 1.0,
+            "gaussian_cutoff_sigmas": 3.0,
+        },
     }
     spec.update(overrides)
     return spec
@@ -90,29 +110,31 @@ def run_landscape(spec, root) -> list:
 
 def test_groups_partition_the_walkers(dataset):
     spec = make_spec(dataset, walkers=5, walkers_per_job=2)
-    assert [group_walker_ids(spec, g) for g in range(3)] == [[0, 1], [2, 3], [4]]
+    assert [LandscapeSpec.from_dict(spec).group_walker_ids(g) for g in range(3)] == [[0, 1], [2, 3], [4]]
     with pytest.raises(ValueError, match="group 3 out of range"):
-        group_walker_ids(spec, 3)
+        LandscapeSpec.from_dict(spec).group_walker_ids(3)
 
 
 def test_segment_is_bit_identical_on_rerun(dataset, tmp_path):
     spec = make_spec(dataset)
     for name in ("a", "b"):
-        run_segment(spec, 0, 0, None, None, tmp_path / name / "s.state", tmp_path / name / "e.h5",
-                    device="cpu", log=quiet)
+        run_segment(
+            spec, 0, 0, None, None, tmp_path / name / "s.state", tmp_path / name / "e.h5", device="cpu", log=quiet
+        )
     assert_same_datasets(tmp_path / "a" / "e.h5", tmp_path / "b" / "e.h5")
     a = torch.load(tmp_path / "a" / "s.state", weights_only=True)
     b = torch.load(tmp_path / "b" / "s.state", weights_only=True)
     for key in ("params", "velocity"):
         assert torch.equal(a["walkers"][key], b["walkers"][key])
     assert all(torch.equal(x, y) for x, y in zip(a["walkers"]["generator_states"], b["walkers"]["generator_states"]))
-    assert a["walkers"]["epoch"] == 30 and a["segment"] == 0 and a["spec"] == spec
+    assert a["walkers"]["epoch"] == 30 and a["segment"] == 0
+    assert a["spec"] == LandscapeSpec.from_dict(spec).to_dict()
     with h5py.File(tmp_path / "a" / "e.h5", "r") as h5:
         assert h5["learned_entropy"].shape == (2, 25, 56)
         assert h5["histogram"][()].sum() == 2 * 30
         assert list(h5["walker_ids"][()]) == [0, 1]
         assert (h5.attrs["epochs_start"], h5.attrs["epochs_end"]) == (0, 30)
-        assert json.loads(h5.attrs["spec"]) == spec
+        assert json.loads(h5.attrs["spec"]) == LandscapeSpec.from_dict(spec).to_dict()
         assert h5.attrs["device"] == "cpu"
 
 
@@ -137,8 +159,9 @@ def test_log_callback_failure_leaves_no_output(dataset, tmp_path):
             raise RuntimeError("log sink died")
 
     with pytest.raises(RuntimeError, match="log sink died"):
-        run_segment(make_spec(dataset), 0, 1, None, None, tmp_path / "s.state", tmp_path / "e.h5",
-                    device="cpu", log=log)
+        run_segment(
+            make_spec(dataset), 0, 1, None, None, tmp_path / "s.state", tmp_path / "e.h5", device="cpu", log=log
+        )
     assert not (tmp_path / "s.state").exists() and not (tmp_path / "e.h5").exists()
 
 
@@ -173,8 +196,17 @@ def test_two_segments_end_to_end(dataset, tmp_path):
     assert list(merged["convergence/epochs_per_walker"]) == [30, 60]
 
     with h5py.File(tmp_path / "landscape.h5", "r") as h5:
-        for name in ("entropy", "histogram", "x_edges", "y_edges", "walker_entropy", "max_entropy_y",
-                     "convergence/mean_abs_dS", "convergence/maxent_shift_bins", "convergence/flatness"):
+        for name in (
+            "entropy",
+            "histogram",
+            "x_edges",
+            "y_edges",
+            "walker_entropy",
+            "max_entropy_y",
+            "convergence/mean_abs_dS",
+            "convergence/maxent_shift_bins",
+            "convergence/flatness",
+        ):
             assert name in h5, name
         entropy = h5["entropy"][()]
         histogram = h5["histogram"][()]
@@ -203,20 +235,39 @@ def test_segment_refuses_a_wrong_previous_state(dataset, tmp_path):
     run_segment(spec, 0, 1, None, None, tmp_path / "s1.state", tmp_path / "e1.h5", device="cpu", log=quiet)
     merge_segment(spec, 0, [tmp_path / "e0.h5", tmp_path / "e1.h5"], None, tmp_path / "m0.h5", log=quiet)
     with pytest.raises(ValueError, match="segment 0 group 1, expected segment 0 group 0"):
-        run_segment(spec, 1, 0, tmp_path / "m0.h5", tmp_path / "s1.state", tmp_path / "x.state",
-                    tmp_path / "x.h5", device="cpu", log=quiet)
+        run_segment(
+            spec,
+            1,
+            0,
+            tmp_path / "m0.h5",
+            tmp_path / "s1.state",
+            tmp_path / "x.state",
+            tmp_path / "x.h5",
+            device="cpu",
+            log=quiet,
+        )
     changed = make_spec(dataset, walkers=2, walkers_per_job=1, seed=12)
     with pytest.raises(ValueError, match="key 'seed'"):
-        run_segment(changed, 1, 0, tmp_path / "m0.h5", tmp_path / "s0.state", tmp_path / "x.state",
-                    tmp_path / "x.h5", device="cpu", log=quiet)
+        run_segment(
+            changed,
+            1,
+            0,
+            tmp_path / "m0.h5",
+            tmp_path / "s0.state",
+            tmp_path / "x.state",
+            tmp_path / "x.h5",
+            device="cpu",
+            log=quiet,
+        )
     assert not (tmp_path / "x.h5").exists()
 
 
 def test_merge_refuses_mismatched_inputs(dataset, tmp_path):
     spec = make_spec(dataset, walkers=2, walkers_per_job=1)
     for group in (0, 1):
-        run_segment(spec, 0, group, None, None, tmp_path / f"s{group}.state", tmp_path / f"e{group}.h5",
-                    device="cpu", log=quiet)
+        run_segment(
+            spec, 0, group, None, None, tmp_path / f"s{group}.state", tmp_path / f"e{group}.h5", device="cpu", log=quiet
+        )
     good = [tmp_path / "e0.h5", tmp_path / "e1.h5"]
 
     bad_grid = tmp_path / "bad_grid.h5"
@@ -253,22 +304,48 @@ def test_cli_entry_points(dataset, tmp_path, capsys):
     spec_file.write_text(json.dumps(spec))
     parser = argparse.ArgumentParser()
     segment_module.add_arguments(parser)
-    args = parser.parse_args(["--spec-file", str(spec_file), "--segment", "0", "--group", "0",
-                              "--out-state", str(tmp_path / "s.state"), "--out-entropy", str(tmp_path / "e.h5"),
-                              "--device", "cpu"])
+    args = parser.parse_args(
+        [
+            "--spec-file",
+            str(spec_file),
+            "--segment",
+            "0",
+            "--group",
+            "0",
+            "--out-state",
+            str(tmp_path / "s.state"),
+            "--out-entropy",
+            str(tmp_path / "e.h5"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert segment_module.run(args) == 0
     assert "epoch 30" in capsys.readouterr().out
     parser = argparse.ArgumentParser()
     merge_module.add_arguments(parser)
-    args = parser.parse_args(["--spec-json", json.dumps(spec), "--segment", "0", "--inputs", str(tmp_path / "e.h5"),
-                              "--out", str(tmp_path / "m.h5"), "--landscape", str(tmp_path / "l.h5")])
+    args = parser.parse_args(
+        [
+            "--spec-json",
+            json.dumps(spec),
+            "--segment",
+            "0",
+            "--inputs",
+            str(tmp_path / "e.h5"),
+            "--out",
+            str(tmp_path / "m.h5"),
+            "--landscape",
+            str(tmp_path / "l.h5"),
+        ]
+    )
     assert merge_module.run(args) == 0
     assert (tmp_path / "l.h5").exists()
     # the separate wlmd-landscape command writes the same landscape from merged.h5
     parser = argparse.ArgumentParser()
     merge_module.landscape_command.add_arguments(parser)
-    args = parser.parse_args(["--spec-json", json.dumps(spec), "--merged", str(tmp_path / "m.h5"),
-                              "--out", str(tmp_path / "l2.h5")])
+    args = parser.parse_args(
+        ["--spec-json", json.dumps(spec), "--merged", str(tmp_path / "m.h5"), "--out", str(tmp_path / "l2.h5")]
+    )
     assert merge_module.landscape_command.run(args) == 0
     assert_same_datasets(tmp_path / "l.h5", tmp_path / "l2.h5")
 

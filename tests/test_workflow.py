@@ -2,6 +2,7 @@
 end-to-end run of `snakemake --profile profiles/local all` in a fresh copy of the repository."""
 
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_PATH = pathlib.Path(REPO)
 COPY_ITEMS = ["Snakefile", "config.yaml", "workflow", "profiles", "envs"]
 
 
@@ -47,9 +49,20 @@ def test_lint_is_clean():
 # paper scale (config.yaml as shipped): per-rule job counts, also listed in the README
 # train: 23 paper runs + 105 Kozyrev runs + 14 Ising runs (base, then 4 + 4 + 3 + 2 sweep values
 # that differ from it); figures: Fig 1-8 and the Ising sweeps (4), PCA and landscape
-PAPER_COUNTS = {"dataset": 3, "ising_dataset": 1, "train": 23 + 105 + 14, "ising_snapshots": 1,
-                "wlmd_segment": 6800 + 40, "wlmd_merge": 3400 + 20, "wlmd_landscape": 6 + 1,
-                "figure": 8 + 6, "convergence": 6 + 1, "landscape_summary": 1, "kozyrev": 1, "all": 1}
+PAPER_COUNTS = {
+    "dataset": 3,
+    "ising_dataset": 1,
+    "train": 23 + 105 + 14,
+    "ising_snapshots": 1,
+    "wlmd_segment": 6800 + 40,
+    "wlmd_merge": 3400 + 20,
+    "wlmd_landscape": 6 + 1,
+    "figure": 8 + 6,
+    "convergence": 6 + 1,
+    "landscape_summary": 1,
+    "kozyrev": 1,
+    "all": 1,
+}
 
 
 def test_paper_scale_dry_run_through_the_slurm_profile():
@@ -69,8 +82,9 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     raw["fractions"].append(0.3)
     extra = tmp_path / "extended.yaml"
     extra.write_text(yaml.safe_dump(raw))
-    result = snakemake("all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules",
-                       "--configfile", str(extra))
+    result = snakemake(
+        "all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules", "--configfile", str(extra)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     after = job_counts(result.stdout + result.stderr)
     quick = raw["scales"]["quick"]["wlmd"]
@@ -93,15 +107,18 @@ def test_command_line_config_wins_over_the_scale_overlay():
     assert "--device cpu" in quick.stdout and "--device cuda" in cuda.stdout
 
 
-@pytest.mark.parametrize("override,message", [
-    ({"split_seed": "abc"}, "config error at split_seed: 'abc' is not of type 'integer'"),
-    ({"fractions": [0.5, 1.5]}, "config error at fractions.1: 1.5 is greater than or equal to the maximum of 1"),
-    ({"tasks": {"evil": "__import__('os').getcwd()"}}, "config error at tasks.evil: task 'evil'"),
-    ({"wand": {"task": "nosuch"}}, "config error at wand.task: 'nosuch' is not an expression task"),
-    ({"wand": {"task": "ising"}}, "config error at wand.task: 'ising' is not an expression task"),
-    ({"tasks": {"ising": {"kind": "ising", "L": 7}}}, "config error at tasks.ising"),
-    ({"ising": {"task": "add"}}, "config error at ising.task: 'add' is not a task of kind ising"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"split_seed": "abc"}, "config error at split_seed: 'abc' is not of type 'integer'"),
+        ({"fractions": [0.5, 1.5]}, "config error at fractions.1: 1.5 is greater than or equal to the maximum of 1"),
+        ({"tasks": {"evil": "__import__('os').getcwd()"}}, "config error at tasks.evil: task 'evil'"),
+        ({"wand": {"task": "nosuch"}}, "config error at wand.task: 'nosuch' is not an expression task"),
+        ({"wand": {"task": "ising"}}, "config error at wand.task: 'ising' is not an expression task"),
+        ({"tasks": {"ising": {"kind": "ising", "L": 7}}}, "config error at tasks.ising"),
+        ({"ising": {"task": "add"}}, "config error at ising.task: 'add' is not a task of kind ising"),
+    ],
+)
 def test_config_errors_stop_the_run_with_one_clear_line(tmp_path, override, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(override))
@@ -110,11 +127,18 @@ def test_config_errors_stop_the_run_with_one_clear_line(tmp_path, override, mess
     assert message in result.stderr
 
 
-@pytest.mark.e2e
-def test_quick_scale_end_to_end(tmp_path):
-    work = copy_repo(tmp_path)
+@pytest.fixture(scope="module")
+def finished_quick_run(tmp_path_factory):
+    """A fresh copy of the repository after `snakemake --profile profiles/local all`."""
+    work = copy_repo(tmp_path_factory.mktemp("quick"))
     result = snakemake("--profile", "profiles/local", "all", cwd=work, timeout=1500)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return work
+
+
+@pytest.mark.e2e
+def test_quick_scale_end_to_end(finished_quick_run):
+    work = finished_quick_run
     figures = work / "results" / "figures"
     pngs = []
     for n in range(1, 9):
@@ -126,14 +150,12 @@ def test_quick_scale_end_to_end(tmp_path):
     assert (figures / "landscape_summary.csv").stat().st_size > 0
     assert (figures / "kozyrev.png").stat().st_size > 1000
     assert (work / "results" / "kozyrev" / "fits.json").exists()
-    for name in ("ising_inverse_temperature", "ising_weight_decay", "ising_dropout", "ising_pca",
-                 "ising_landscape"):
+    for name in ("ising_inverse_temperature", "ising_weight_decay", "ising_dropout", "ising_pca", "ising_landscape"):
         assert (figures / f"{name}.png").stat().st_size > 1000, name
         assert (figures / f"{name}.csv").stat().st_size > 0, name
     summary = (figures / "landscape_summary.csv").read_text()
     assert "dense_ising" in summary
-    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64",
-                      "dense_ising"):
+    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64", "dense_ising"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
@@ -145,14 +167,119 @@ def test_quick_scale_end_to_end(tmp_path):
     assert (work / "results" / "report.html").stat().st_size > 10_000
 
 
+def planned_jobs(output: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job in a dry run's output (wildcards '' for a rule without any)."""
+    jobs = set()
+    for block in re.split(r"^(?:local)?rule ", output, flags=re.M)[1:]:
+        rule = block.split(":", 1)[0].strip()
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        jobs.add((rule, wildcards.group(1).strip() if wildcards else ""))
+    return jobs
+
+
+def dry_run_after_editing(work, edit) -> set[tuple[str, str]]:
+    """The jobs a dry run plans after `edit(raw_config)` is saved to config.yaml (restored after)."""
+    path = work / "config.yaml"
+    original = path.read_text()
+    raw = yaml.safe_load(original)
+    edit(raw)
+    try:
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        result = snakemake("--profile", "profiles/local", "all", "-n", cwd=work)
+    finally:
+        path.write_text(original)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return planned_jobs(result.stdout)
+
+
+@pytest.mark.e2e
+def test_a_finished_run_has_nothing_left_to_do(finished_quick_run):
+    result = snakemake("--profile", "profiles/local", "all", "-n", cwd=finished_quick_run)
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+@pytest.mark.e2e
+def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(finished_quick_run):
+    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["fractions"].append(0.9))
+    new_runs = {("train", f"run={sweep}_{opt}_f0.9") for sweep in ("fig7", "fig8") for opt in ("adamw", "hybrid")}
+    assert jobs == new_runs | {("figure", "figure=fig7"), ("figure", "figure=fig8"), ("all", "")}
+
+
+@pytest.mark.e2e
+def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(finished_quick_run):
+    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["tasks"].update(sub="x - y"))
+    landscape = "landscape=grok_sub"
+    segments = {("wlmd_segment", f"{landscape}, seg={s}, group={g}") for s in range(2) for g in range(2)}
+    merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(2)}
+    figures = {("figure", f"figure={name}") for name in ("fig1", "fig4", "fig5")}
+    assert (
+        jobs
+        == {
+            ("dataset", "task=sub"),
+            ("train", "run=adamw_sub"),
+            ("wlmd_landscape", landscape),
+            ("convergence", landscape),
+            ("landscape_summary", ""),
+            ("all", ""),
+        }
+        | segments
+        | merges
+        | figures
+    )
+
+
+@pytest.mark.e2e
+def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_quick_run):
+    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["sweeps"]["fig8"]["hybrid"].update(kT=0.9))
+    fractions = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["fractions"]
+    runs = {("train", f"run=fig8_hybrid_f{f:g}") for f in fractions}
+    assert jobs == runs | {("figure", "figure=fig8"), ("all", "")}
+
+
+@pytest.mark.e2e
+def test_changing_one_landscapes_settings_reruns_only_that_landscape(finished_quick_run):
+    def longer_cubic(raw):
+        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 3000
+
+    jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
+    assert {rule for rule, _ in jobs} == {
+        "wlmd_segment",
+        "wlmd_merge",
+        "wlmd_landscape",
+        "convergence",
+        "figure",
+        "landscape_summary",
+        "all",
+    }
+    assert all(
+        "grok_cubic" in wildcards for rule, wildcards in jobs if rule.startswith("wlmd") or rule == "convergence"
+    )
+    assert ("figure", "figure=fig1") in jobs and len([j for j in jobs if j[0] == "figure"]) == 1
+
+
 def test_profile_install_makes_profile_slurm_resolve_by_name(tmp_path):
     """`snakemake --profile slurm` (the documented command) works after profiles/install.sh."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    subprocess.run(["bash", os.path.join(REPO, "profiles", "install.sh")], check=True, env=env,
-                   capture_output=True)
+    subprocess.run(["bash", os.path.join(REPO, "profiles", "install.sh")], check=True, env=env, capture_output=True)
     assert (tmp_path / "config" / "snakemake" / "slurm" / "profile.yaml").exists()
-    result = subprocess.run([sys.executable, "-m", "snakemake", "results/data/add.h5", "--profile", "slurm",
-                             "-n", "--forceall", "--quiet", "rules"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "results/data/add.h5",
+            "--profile",
+            "slurm",
+            "-n",
+            "--forceall",
+            "--quiet",
+            "rules",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == {"dataset": 1}

@@ -43,12 +43,21 @@ def summarize(paths: list[str | Path]) -> pd.DataFrame:
     for path in paths:
         frame = read_metrics(path)
         run = json.loads(frame.attrs.get("run", "{}"))
-        rows.append({"run": run.get("name", Path(path).parent.name), "task": run.get("task"),
-                     "optimizer": run.get("optimizer"), "fraction": run.get("fraction"),
-                     "d_model": run.get("model", {}).get("d_model"), "lr": run.get("lr"),
-                     "weight_decay": run.get("weight_decay"), "seed": run.get("seed"),
-                     "n_train": frame.attrs.get("n_train"), "device": frame.attrs.get("device"),
-                     **milestones(frame)})
+        rows.append(
+            {
+                "run": run.get("name", Path(path).parent.name),
+                "task": run.get("task"),
+                "optimizer": run.get("optimizer"),
+                "fraction": run.get("fraction"),
+                "d_model": run.get("model", {}).get("d_model"),
+                "lr": run.get("lr"),
+                "weight_decay": run.get("weight_decay"),
+                "seed": run.get("seed"),
+                "n_train": frame.attrs.get("n_train"),
+                "device": frame.attrs.get("device"),
+                **milestones(frame),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -61,8 +70,21 @@ def _fmt(value) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    columns = ["run", "task", "optimizer", "fraction", "d_model", "lr", "weight_decay", "t_mem",
-               "t_test50", "t_grok", "final_test_acc", "final_weight_norm", "device"]
+    columns = [
+        "run",
+        "task",
+        "optimizer",
+        "fraction",
+        "d_model",
+        "lr",
+        "weight_decay",
+        "t_mem",
+        "t_test50",
+        "t_grok",
+        "final_test_acc",
+        "final_weight_norm",
+        "device",
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")

@@ -59,9 +59,18 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_wlmd(walkers: int, epochs: int = 200, warmup: int = 20, p: int = 67, d_model: int = 128,
-               fraction: float = 0.5, device: str = "auto", tf32: bool = False,
-               constraint: str = "bounds", log=print) -> dict:
+def bench_wlmd(
+    walkers: int,
+    epochs: int = 200,
+    warmup: int = 20,
+    p: int = 67,
+    d_model: int = 128,
+    fraction: float = 0.5,
+    device: str = "auto",
+    tf32: bool = False,
+    constraint: str = "bounds",
+    log=print,
+) -> dict:
     """Time run_epochs for `walkers` batched walkers; returns the measured rates."""
     device = pick_device(device, log=log)
     if device.type == "cuda":
@@ -82,16 +91,25 @@ def bench_wlmd(walkers: int, epochs: int = 200, warmup: int = 20, p: int = 67, d
     n_examples = system.n_examples
     rate = walkers * epochs / elapsed
     result = {
-        "device": str(device), "walkers": walkers, "epochs": epochs, "p": p, "d_model": d_model,
-        "params_per_walker": state.layout.numel, "tf32": tf32, "seconds": elapsed,
-        "epochs_per_s": epochs / elapsed, "walker_epochs_per_s": rate,
+        "device": str(device),
+        "walkers": walkers,
+        "epochs": epochs,
+        "p": p,
+        "d_model": d_model,
+        "params_per_walker": state.layout.numel,
+        "tf32": tf32,
+        "seconds": elapsed,
+        "epochs_per_s": epochs / elapsed,
+        "walker_epochs_per_s": rate,
         "gflop_per_walker_epoch": wlmd_epoch_flops(cfg, n_examples) / 1e9,
         "tflops": rate * wlmd_epoch_flops(cfg, n_examples) / 1e12,
     }
-    log(f"bench wlmd: {walkers} walkers x {epochs} epochs on {device} (p={p}, d_model={d_model}, "
+    log(
+        f"bench wlmd: {walkers} walkers x {epochs} epochs on {device} (p={p}, d_model={d_model}, "
         f"{state.layout.numel} params, tf32={tf32}): {elapsed:.2f} s, {result['epochs_per_s']:.1f} epochs/s, "
         f"{rate:.1f} walker-epochs/s, {result['gflop_per_walker_epoch']:.3f} GFLOP/walker-epoch, "
-        f"{result['tflops']:.3f} TFLOP/s")
+        f"{result['tflops']:.3f} TFLOP/s"
+    )
     return result
 
 
@@ -115,7 +133,16 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("bench: --walkers and --epochs must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench_wlmd(args.walkers, epochs=args.epochs, warmup=args.warmup, p=args.p, d_model=args.d_model,
-               fraction=args.fraction, device=args.device, tf32=args.tf32, constraint=args.constraint,
-               log=lambda line: print(line, flush=True))
+    bench_wlmd(
+        args.walkers,
+        epochs=args.epochs,
+        warmup=args.warmup,
+        p=args.p,
+        d_model=args.d_model,
+        fraction=args.fraction,
+        device=args.device,
+        tf32=args.tf32,
+        constraint=args.constraint,
+        log=lambda line: print(line, flush=True),
+    )
     return 0

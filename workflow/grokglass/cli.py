@@ -24,7 +24,7 @@ COMMANDS = {
     "summarize": ("grokglass.analysis", None),
     "kozyrev": ("grokglass.kozyrev", None),
     "ising-dataset": ("grokglass.ising", None),
-    "ising-snapshots": ("grokglass.ising_model", None),
+    "ising-snapshots": ("grokglass.ising_snapshots", None),
 }
 
 
@@ -39,8 +39,9 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in commands or COMMANDS:
         handler = _load(command)
-        subparser = sub.add_parser(command, help=(handler.__doc__ or "").strip().splitlines()[0]
-                                   if handler.__doc__ else None)
+        subparser = sub.add_parser(
+            command, help=(handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else None
+        )
         handler.add_arguments(subparser)
     return parser
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from types import SimpleNamespace
 
@@ -12,23 +11,20 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def _run_spec(args) -> dict:
-    if args.run_json:
-        return json.loads(args.run_json)
-    from grokglass import config as C
+def _run_spec(args):
+    from grokglass.cli import parse_json_arg
+    from grokglass.specs import RunSpec, SpecError
 
-    resolved = C.load(args.config, scale=args.scale)
-    runs = C.runs(resolved)
-    if args.run not in runs:
-        raise SystemExit(f"error: no run named {args.run!r} in {args.config} (have: {', '.join(runs)})")
-    return runs[args.run]
+    try:
+        return RunSpec.from_dict(parse_json_arg(args.run_json, "--run-json"))
+    except (SpecError, TypeError) as err:
+        raise SystemExit(f"error: --run-json: {err}") from None
 
 
 def _dataset_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name")
     parser.add_argument("--expression", required=True, help="expression in x and y, e.g. 'x**2 + y'")
     parser.add_argument("--p", type=int, required=True, help="modulus")
-    parser.add_argument("--fractions", type=float, nargs="+", required=True, help="train fractions")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output HDF5 path")
 
@@ -37,21 +33,17 @@ def _dataset_run(args) -> int:
     from grokglass.tasks import Task, TaskError, write_dataset
 
     try:
-        write_dataset(args.out, Task(args.task, args.expression, args.p), args.fractions, args.split_seed)
+        write_dataset(args.out, Task(args.task, args.expression, args.p), args.split_seed)
     except (TaskError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    _log(f"wrote {args.out}: task {args.task} = {args.expression} mod {args.p}, fractions {args.fractions}")
+    _log(f"wrote {args.out}: task {args.task} = {args.expression} mod {args.p}")
     return 0
 
 
 def _train_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset HDF5 (python -m grokglass dataset)")
-    how = parser.add_mutually_exclusive_group(required=True)
-    how.add_argument("--run-json", help="the run as a JSON object (what the workflow passes)")
-    how.add_argument("--run", help="a run name from --config")
-    parser.add_argument("--config", default="config.yaml")
-    parser.add_argument("--scale", default=None, help="scale overlay of the config (paper | quick)")
+    parser.add_argument("--run-json", required=True, help="the run spec as JSON (grokglass.specs.RunSpec)")
     parser.add_argument("--metrics", required=True, help="output metrics HDF5")
     parser.add_argument("--checkpoint", default=None, help="output final checkpoint (.pt)")
     parser.add_argument("--device", default="auto")
@@ -80,15 +72,19 @@ def _check_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_run(args) -> int:
-    from grokglass import config as C
+    from grokglass.config import ConfigError
+    from grokglass.experiment import load_experiment
 
     try:
-        resolved = C.load(args.config, scale=args.scale)
-    except C.ConfigError as err:
+        experiment = load_experiment(args.config, scale=args.scale)
+    except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    _log(f"{args.config} (scale {resolved.get('scale', 'paper')}): {len(C.runs(resolved))} runs, "
-         f"{len(C.landscapes(resolved))} landscapes, tasks {', '.join(resolved['tasks'])}")
+    _log(
+        f"{args.config} (scale {experiment.config.get('scale', 'paper')}): {len(experiment.runs)} runs, "
+        f"{len(experiment.landscapes)} landscapes, {len(experiment.figures)} figures, "
+        f"tasks {', '.join(experiment.datasets)}"
+    )
     return 0
 
 
@@ -103,16 +99,22 @@ def _figure_run(args) -> int:
     function = getattr(figures, args.name, None)
     if function is None:
         raise SystemExit(f"error: no figure named {args.name!r} in grokglass.figures")
-    function(**json.loads(args.args_json))
+    from grokglass.cli import parse_json_arg
+
+    function(**parse_json_arg(args.args_json, "--args-json"))
     _log(f"figure {args.name} written")
     return 0
 
 
-dataset = SimpleNamespace(__doc__="Write a task's dataset with its splits.",
-                          add_arguments=_dataset_add_arguments, run=_dataset_run)
-train = SimpleNamespace(__doc__="Train one run (metrics table + checkpoint).",
-                        add_arguments=_train_add_arguments, run=_train_run)
-check_config = SimpleNamespace(__doc__="Validate a config file and list what it expands to.",
-                               add_arguments=_check_add_arguments, run=_check_run)
-figure = SimpleNamespace(__doc__="Render one figure from its inputs.",
-                         add_arguments=_figure_add_arguments, run=_figure_run)
+dataset = SimpleNamespace(
+    __doc__="Write a task's dataset with its splits.", add_arguments=_dataset_add_arguments, run=_dataset_run
+)
+train = SimpleNamespace(
+    __doc__="Train one run (metrics table + checkpoint).", add_arguments=_train_add_arguments, run=_train_run
+)
+check_config = SimpleNamespace(
+    __doc__="Validate a config file and list what it expands to.", add_arguments=_check_add_arguments, run=_check_run
+)
+figure = SimpleNamespace(
+    __doc__="Render one figure from its inputs.", add_arguments=_figure_add_arguments, run=_figure_run
+)

@@ -13,8 +13,9 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -128,10 +129,8 @@ def read_table(path: str | os.PathLike):
     import pandas as pd
 
     with h5py.File(path, "r") as h5:
-        columns = {name: h5[name][()] for name in h5.keys()
-                   if isinstance(h5[name], h5py.Dataset) and h5[name].ndim == 1}
-        attrs = {key: (value.decode() if isinstance(value, bytes) else value)
-                 for key, value in h5.attrs.items()}
+        columns = {name: h5[name][()] for name in h5 if isinstance(h5[name], h5py.Dataset) and h5[name].ndim == 1}
+        attrs = {key: (value.decode() if isinstance(value, bytes) else value) for key, value in h5.attrs.items()}
     frame = pd.DataFrame(columns)
     frame.attrs.update(attrs)
     return frame

@@ -20,34 +20,29 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import h5py
 import numpy as np
 import torch
 
 from grokglass.io import atomic_path, describe_device, provenance, set_attrs
-from grokglass.tasks import fraction_key, split_indices, split_permutation
+from grokglass.specs import IsingDataset, temperature_grid
+from grokglass.tasks import split_permutation
 
 T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))  # Onsager, ~2.269
 
-# [D] defaults of spec 10.2
-DEFAULT_L = 16
-def temperature_grid(lo: float, hi: float, n: int) -> list[float]:
-    """n evenly spaced temperatures from lo to hi, rounded to 10 digits (stable in attributes)."""
-    return [float(t) for t in np.round(np.linspace(lo, hi, n), 10)]
-
-
-DEFAULT_TEMPERATURES = tuple(temperature_grid(1.0, 5.0, 41))
-DEFAULT_EQUILIBRATION_SWEEPS = 1000
-DEFAULT_SAMPLE_EVERY = 20
-DEFAULT_SAMPLES_PER_TEMPERATURE = 400
-DEFAULT_CHAINS_PER_TEMPERATURE = 20
-DEFAULT_POOL_SIZE = 5000
-DEFAULT_FRACTIONS = (0.2,)  # 0.2 x 5000 = 1000 train / 4000 test
-DEFAULT_LABEL_RANGE = (-2.0, 0.0)
+# [D] defaults of spec 10.2: the ones of the dataset spec (grokglass.specs.IsingDataset)
+DEFAULT_L = IsingDataset.L
+DEFAULT_TEMPERATURES = IsingDataset.temperatures
+DEFAULT_EQUILIBRATION_SWEEPS = IsingDataset.equilibration_sweeps
+DEFAULT_SAMPLE_EVERY = IsingDataset.sample_every
+DEFAULT_SAMPLES_PER_TEMPERATURE = IsingDataset.samples_per_temperature
+DEFAULT_CHAINS_PER_TEMPERATURE = IsingDataset.chains_per_temperature
+DEFAULT_POOL_SIZE = IsingDataset.pool_size
+DEFAULT_LABEL_RANGE = IsingDataset.label_range
 
 DEFAULTS_NOTE = (
     "[D] choices (spec 10.2): square L x L lattice, periodic boundaries, J=1, h=0; "
@@ -82,8 +77,7 @@ def checkerboard_masks(L: int, device: torch.device | str = "cpu") -> tuple[torc
     return even, ~even
 
 
-def random_spins(n_chains: int, L: int, generator: torch.Generator,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+def random_spins(n_chains: int, L: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n_chains, L, L) float32 spins, each +1 or -1 with probability 1/2."""
     bits = torch.randint(0, 2, (n_chains, L, L), generator=generator, device=device)
     return (2 * bits - 1).to(torch.float32)
@@ -92,8 +86,7 @@ def random_spins(n_chains: int, L: int, generator: torch.Generator,
 def neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
     """Sum of the 4 nearest neighbours of every site (periodic), same shape as (B, L, L) spins."""
     padded = torch.nn.functional.pad(spins.unsqueeze(-3), (1, 1, 1, 1), mode="circular").squeeze(-3)
-    return (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
-            + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:])
+    return padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
 
 
 def energy(spins: torch.Tensor) -> torch.Tensor:
@@ -155,8 +148,7 @@ def _sublattice_neighbour_sum(other: torch.Tensor, of_even: bool) -> torch.Tenso
     return centre + vertical + side
 
 
-def _metropolis_update(spins: torch.Tensor, field: torch.Tensor, beta: torch.Tensor,
-                       u: torch.Tensor) -> None:
+def _metropolis_update(spins: torch.Tensor, field: torch.Tensor, beta: torch.Tensor, u: torch.Tensor) -> None:
     """Flip each spin with probability min(1, exp(-beta dE)), dE = 2 s h (in place)."""
     accept = u < torch.exp(-beta * (2.0 * spins * field))
     spins.mul_(torch.where(accept, -1.0, 1.0).to(spins.dtype))
@@ -195,12 +187,15 @@ class CheckerboardIsing:
         return -bonds.sum(dim=(-1, -2)) / (self.L * self.L)
 
     def magnetization_per_spin(self) -> torch.Tensor:
-        return (self.even.double().sum(dim=(-1, -2)) + self.odd.double().sum(dim=(-1, -2))) \
-            / (self.L * self.L)
+        return (self.even.double().sum(dim=(-1, -2)) + self.odd.double().sum(dim=(-1, -2))) / (self.L * self.L)
 
 
-def metropolis_sweep(spins: torch.Tensor, beta: torch.Tensor | float, generator: torch.Generator,
-                     masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def metropolis_sweep(
+    spins: torch.Tensor,
+    beta: torch.Tensor | float,
+    generator: torch.Generator,
+    masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Reference checkerboard sweep on the full (B, L, L) lattice, in place; returns `spins`.
 
     Slower than CheckerboardIsing (every step runs over all sites) but written
@@ -226,9 +221,9 @@ def metropolis_sweep(spins: torch.Tensor, beta: torch.Tensor | float, generator:
 def binder_cumulant(m: torch.Tensor | np.ndarray, dim: int = 0) -> np.ndarray:
     """U4 = 1 - <m^4> / (3 <m^2>^2) over samples along `dim` (float64)."""
     m = torch.as_tensor(m).double()
-    m2 = (m ** 2).mean(dim=dim)
-    m4 = (m ** 4).mean(dim=dim)
-    return (1.0 - m4 / (3.0 * m2 ** 2)).cpu().numpy()
+    m2 = (m**2).mean(dim=dim)
+    m4 = (m**4).mean(dim=dim)
+    return (1.0 - m4 / (3.0 * m2**2)).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -248,18 +243,29 @@ class IsingSamples:
     def flat(self) -> dict[str, np.ndarray]:
         """Samples as flat arrays (sample-major), with the temperature of each."""
         n_samples, n_chains = self.energy.shape
-        out = {"energy": self.energy.reshape(-1), "magnetization": self.magnetization.reshape(-1),
-               "temperature": np.tile(self.temperatures, n_samples)}
+        out = {
+            "energy": self.energy.reshape(-1),
+            "magnetization": self.magnetization.reshape(-1),
+            "temperature": np.tile(self.temperatures, n_samples),
+        }
         if self.spins is not None:
             out["spins"] = self.spins.reshape(n_samples * n_chains, self.L, self.L)
         return out
 
 
-def run_chains(L: int, temperatures: Sequence[float], chains_per_temperature: int = 1,
-               equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
-               n_samples: int = 1, sample_every: int = DEFAULT_SAMPLE_EVERY, seed: int = 0,
-               device: torch.device | str = "cpu", initial_state: str = "random",
-               keep_spins: bool = True, log: Callable[[str], None] | None = None) -> IsingSamples:
+def run_chains(
+    L: int,
+    temperatures: Sequence[float],
+    chains_per_temperature: int = 1,
+    equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
+    n_samples: int = 1,
+    sample_every: int = DEFAULT_SAMPLE_EVERY,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    initial_state: str = "random",
+    keep_spins: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> IsingSamples:
     """Run chains_per_temperature independent chains at each finite temperature at once.
 
     Each chain: `equilibration_sweeps` sweeps from `initial_state` ('random' or 'up'),
@@ -271,8 +277,9 @@ def run_chains(L: int, temperatures: Sequence[float], chains_per_temperature: in
     if len(temps) == 0:
         raise ValueError("no temperatures given")
     if not np.all(np.isfinite(temps)) or np.any(temps <= 0):
-        raise ValueError(f"temperatures must be finite and > 0 (T = inf is drawn directly), got "
-                         f"{sorted(set(temperatures))}")
+        raise ValueError(
+            f"temperatures must be finite and > 0 (T = inf is drawn directly), got {sorted(set(temperatures))}"
+        )
     if equilibration_sweeps < 0 or n_samples < 0 or sample_every < 1:
         raise ValueError("need equilibration_sweeps >= 0, n_samples >= 0, sample_every >= 1")
     device = torch.device(device)
@@ -299,30 +306,35 @@ def run_chains(L: int, temperatures: Sequence[float], chains_per_temperature: in
         log(f"ising: {n_chains} chains of {L}x{L}, {total} sweeps in {time.perf_counter() - started:.1f}s")
     empty = np.zeros((0, n_chains))
     return IsingSamples(
-        L=L, temperatures=temps,
+        L=L,
+        temperatures=temps,
         energy=torch.stack(energies).cpu().numpy() if energies else empty,
         magnetization=torch.stack(mags).cpu().numpy() if mags else empty,
         spins=(torch.stack(kept).cpu().numpy() if kept else np.zeros((0, n_chains, L, L), np.int8))
-        if keep_spins else None,
-        sweeps=equilibration_sweeps + sample_every * np.arange(1, n_samples + 1))
+        if keep_spins
+        else None,
+        sweeps=equilibration_sweeps + sample_every * np.arange(1, n_samples + 1),
+    )
 
 
-def infinite_temperature_samples(n: int, L: int, seed: int, device: torch.device | str = "cpu"
-                                 ) -> dict[str, np.ndarray]:
+def infinite_temperature_samples(
+    n: int, L: int, seed: int, device: torch.device | str = "cpu"
+) -> dict[str, np.ndarray]:
     """n independent uniformly random configurations (T = inf)."""
     generator = torch.Generator(device=torch.device(device)).manual_seed(int(seed))
     spins = random_spins(n, L, generator, device)
-    return {"spins": spins.to(torch.int8).cpu().numpy(),
-            "energy": energy_per_spin(spins).cpu().numpy(),
-            "magnetization": magnetization_per_spin(spins).cpu().numpy(),
-            "temperature": np.full(n, np.inf)}
+    return {
+        "spins": spins.to(torch.int8).cpu().numpy(),
+        "energy": energy_per_spin(spins).cpu().numpy(),
+        "magnetization": magnetization_per_spin(spins).cpu().numpy(),
+        "temperature": np.full(n, np.inf),
+    }
 
 
 # ----------------------------------------------------------------------------- labels
 
 
-def label_boundaries(n_classes: int = 4, label_range: tuple[float, float] = DEFAULT_LABEL_RANGE
-                     ) -> np.ndarray:
+def label_boundaries(n_classes: int = 4, label_range: tuple[float, float] = DEFAULT_LABEL_RANGE) -> np.ndarray:
     """The n_classes - 1 inner boundaries of equal-width intervals over label_range."""
     lo, hi = (float(v) for v in label_range)
     if n_classes < 2 or not hi > lo:
@@ -330,14 +342,16 @@ def label_boundaries(n_classes: int = 4, label_range: tuple[float, float] = DEFA
     return lo + (hi - lo) * np.arange(1, n_classes) / n_classes
 
 
-def energy_labels(e: np.ndarray, n_classes: int = 4,
-                  label_range: tuple[float, float] = DEFAULT_LABEL_RANGE) -> np.ndarray:
+def energy_labels(
+    e: np.ndarray, n_classes: int = 4, label_range: tuple[float, float] = DEFAULT_LABEL_RANGE
+) -> np.ndarray:
     """Class of each energy per spin: interval index, left-closed; beyond the range -> end classes.
 
     With the defaults: e < -1.5 -> 0, [-1.5, -1) -> 1, [-1, -0.5) -> 2, e >= -0.5 (also e > 0) -> 3.
     """
-    return np.searchsorted(label_boundaries(n_classes, label_range), np.asarray(e, np.float64),
-                           side="right").astype(np.int64)
+    return np.searchsorted(label_boundaries(n_classes, label_range), np.asarray(e, np.float64), side="right").astype(
+        np.int64
+    )
 
 
 def balance_classes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -354,12 +368,13 @@ def _balance(labels: np.ndarray, per_class: int, seed: int, n_classes: int) -> n
     counts = np.bincount(labels, minlength=n_classes)
     short = [f"class {c} has {counts[c]}" for c in range(n_classes) if counts[c] < per_class]
     if short:
-        raise ValueError(f"too few samples to balance {per_class} per class: {', '.join(short)} "
-                         f"(counts {counts.tolist()}); sample more (samples_per_temperature) or "
-                         f"use more temperatures where that class's energies occur")
+        raise ValueError(
+            f"too few samples to balance {per_class} per class: {', '.join(short)} "
+            f"(counts {counts.tolist()}); sample more (samples_per_temperature) or "
+            f"use more temperatures where that class's energies occur"
+        )
     rng = np.random.default_rng(int(seed))
-    picks = [np.sort(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False))
-             for c in range(n_classes)]
+    picks = [np.sort(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)) for c in range(n_classes)]
     return np.concatenate(picks)
 
 
@@ -383,19 +398,25 @@ def stratified_permutation(labels: np.ndarray, split_seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- dataset
 
 
-def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
-                           temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
-                           equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
-                           sample_every: int = DEFAULT_SAMPLE_EVERY,
-                           samples_per_temperature: int = DEFAULT_SAMPLES_PER_TEMPERATURE,
-                           include_infinite_temperature: bool = True, n_classes: int = 4,
-                           label_range: tuple[float, float] = DEFAULT_LABEL_RANGE,
-                           pool_size: int = DEFAULT_POOL_SIZE,
-                           fractions: Sequence[float] = DEFAULT_FRACTIONS, split_seed: int = 0,
-                           seed: int = 0, device: torch.device | str = "cpu",
-                           chains_per_temperature: int = DEFAULT_CHAINS_PER_TEMPERATURE,
-                           initial_state: str = "random", stratified_splits: bool = False,
-                           log: Callable[[str], None] = print) -> dict:
+def generate_ising_dataset(
+    path: str | Path,
+    L: int = DEFAULT_L,
+    temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
+    equilibration_sweeps: int = DEFAULT_EQUILIBRATION_SWEEPS,
+    sample_every: int = DEFAULT_SAMPLE_EVERY,
+    samples_per_temperature: int = DEFAULT_SAMPLES_PER_TEMPERATURE,
+    include_infinite_temperature: bool = True,
+    n_classes: int = 4,
+    label_range: tuple[float, float] = DEFAULT_LABEL_RANGE,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    split_seed: int = 0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    chains_per_temperature: int = DEFAULT_CHAINS_PER_TEMPERATURE,
+    initial_state: str = "random",
+    stratified_splits: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Sample Ising configurations, label them by energy class, balance, and write the dataset.
 
     samples_per_temperature must be a multiple of chains_per_temperature (each chain
@@ -406,17 +427,26 @@ def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
     if pool_size % n_classes:
         raise ValueError(f"pool_size={pool_size} is not a multiple of n_classes={n_classes}")
     if samples_per_temperature % chains_per_temperature:
-        raise ValueError(f"samples_per_temperature={samples_per_temperature} is not a multiple of "
-                         f"chains_per_temperature={chains_per_temperature}")
-    for fraction in fractions:
-        split_indices(np.arange(pool_size), fraction)  # validates the fraction early
+        raise ValueError(
+            f"samples_per_temperature={samples_per_temperature} is not a multiple of "
+            f"chains_per_temperature={chains_per_temperature}"
+        )
     temperatures = [float(t) for t in temperatures]
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
-    samples = run_chains(L, temperatures, chains_per_temperature, equilibration_sweeps,
-                         samples_per_temperature // chains_per_temperature, sample_every, seed=seed,
-                         device=device, initial_state=initial_state, log=log)
+    samples = run_chains(
+        L,
+        temperatures,
+        chains_per_temperature,
+        equilibration_sweeps,
+        samples_per_temperature // chains_per_temperature,
+        sample_every,
+        seed=seed,
+        device=device,
+        initial_state=initial_state,
+        log=log,
+    )
     parts = [samples.flat()]
     if include_infinite_temperature:
         # a seed of its own, derived from `seed`, so adding T = inf does not change the chains
@@ -428,8 +458,9 @@ def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
     chosen = _balance(labels_all, pool_size // n_classes, seed, n_classes)
     inputs = every["spins"][chosen].reshape(len(chosen), L * L).astype(np.float32)
     labels = labels_all[chosen]
-    permutation = (stratified_permutation(labels, split_seed) if stratified_splits
-                   else split_permutation(len(labels), split_seed))
+    permutation = (
+        stratified_permutation(labels, split_seed) if stratified_splits else split_permutation(len(labels), split_seed)
+    )
     boundaries = label_boundaries(n_classes, label_range)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("inputs", data=inputs, compression="gzip", shuffle=True)
@@ -438,66 +469,56 @@ def generate_ising_dataset(path: str | Path, L: int = DEFAULT_L,
         h5.create_dataset("energy", data=every["energy"][chosen])
         h5.create_dataset("magnetization", data=every["magnetization"][chosen])
         h5.create_dataset("temperature", data=every["temperature"][chosen])
-        for fraction in fractions:
-            train, test = split_indices(permutation, fraction)
-            group = h5.create_group(f"splits/{fraction_key(fraction)}")
-            group.create_dataset("train", data=train)
-            group.create_dataset("test", data=test)
-            set_attrs(group, {"train_class_counts": np.bincount(labels[train], minlength=n_classes).tolist(),
-                              "test_class_counts": np.bincount(labels[test], minlength=n_classes).tolist()})
-        set_attrs(h5, provenance(
-            describe_device(device), task="ising", kind="ising", L=int(L), N=int(L * L),
-            n_classes=int(n_classes), p=0, temperatures=temperatures,
-            include_infinite_temperature=bool(include_infinite_temperature),
-            equilibration_sweeps=int(equilibration_sweeps), sample_every=int(sample_every),
-            samples_per_temperature=int(samples_per_temperature),
-            chains_per_temperature=int(chains_per_temperature), initial_state=initial_state,
-            label_mode="fixed", label_range=[float(v) for v in label_range],
-            label_boundaries=boundaries.tolist(), class_counts_before_balancing=counts.tolist(),
-            pool_size=int(pool_size), fractions=[float(f) for f in fractions],
-            split_seed=int(split_seed), seed=int(seed), stratified_splits=bool(stratified_splits),
-            J=1.0, h=0.0, boundary="periodic", defaults_note=DEFAULTS_NOTE))
-    log(f"ising: wrote {path}: {len(labels)} examples ({pool_size // n_classes} per class), "
-        f"fractions {list(fractions)}")
+        set_attrs(
+            h5,
+            provenance(
+                describe_device(device),
+                task="ising",
+                kind="ising",
+                L=int(L),
+                N=int(L * L),
+                n_classes=int(n_classes),
+                p=0,
+                temperatures=temperatures,
+                include_infinite_temperature=bool(include_infinite_temperature),
+                equilibration_sweeps=int(equilibration_sweeps),
+                sample_every=int(sample_every),
+                samples_per_temperature=int(samples_per_temperature),
+                chains_per_temperature=int(chains_per_temperature),
+                initial_state=initial_state,
+                label_mode="fixed",
+                label_range=[float(v) for v in label_range],
+                label_boundaries=boundaries.tolist(),
+                class_counts_before_balancing=counts.tolist(),
+                pool_size=int(pool_size),
+                split_seed=int(split_seed),
+                seed=int(seed),
+                stratified_splits=bool(stratified_splits),
+                J=1.0,
+                h=0.0,
+                boundary="periodic",
+                defaults_note=DEFAULTS_NOTE,
+            ),
+        )
+    log(f"ising: wrote {path}: {len(labels)} examples ({pool_size // n_classes} per class)")
     return {"class_counts": counts.tolist(), "n_examples": len(labels), "n_samples": len(labels_all)}
 
 
 # ----------------------------------------------------------------------------- CLI
 
-# keys of an `ising` task in config.yaml -> keyword arguments of generate_ising_dataset
-TASK_KEYS = ("L", "include_infinite_temperature", "equilibration_sweeps", "sample_every",
-             "samples_per_temperature", "chains_per_temperature", "n_classes", "pool_size",
-             "stratified_splits", "seed")
-
-
-def task_temperatures(task: dict) -> list[float]:
-    """The temperatures of a config task: `temperatures` {min, max, n} or an explicit list."""
-    temps = task.get("temperatures", {"min": 1.0, "max": 5.0, "n": 41})
-    if isinstance(temps, list):
-        return [float(t) for t in temps]
-    return temperature_grid(float(temps["min"]), float(temps["max"]), int(temps["n"]))
-
-
-def dataset_kwargs(task: dict) -> dict:
-    """generate_ising_dataset keyword arguments from a config.yaml task of kind ising."""
-    unknown = set(task) - {*TASK_KEYS, "kind", "temperatures", "label_range"}
-    if unknown:
-        raise ValueError(f"unknown keys in the ising task: {sorted(unknown)}")
-    kwargs = {key: task[key] for key in TASK_KEYS if key in task}
-    kwargs["temperatures"] = task_temperatures(task)
-    if "label_range" in task:
-        kwargs["label_range"] = tuple(float(v) for v in task["label_range"])
-    return kwargs
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output HDF5 path")
-    parser.add_argument("--task-json", default=None,
-                        help="a config.yaml task of kind ising as JSON (what the workflow passes); "
-                             "its keys replace the matching options below")
+    parser.add_argument(
+        "--spec-json",
+        default=None,
+        help="the dataset spec (grokglass.specs.IsingDataset) as JSON, what the workflow "
+        "passes; it replaces all the options below but --device and --threads",
+    )
     parser.add_argument("--L", type=int, default=DEFAULT_L, help="lattice size (even)")
-    parser.add_argument("--temperatures", type=float, nargs="+", default=None,
-                        help="temperatures (default: 41 evenly spaced in [1, 5])")
+    parser.add_argument(
+        "--temperatures", type=float, nargs="+", default=None, help="temperatures (default: 41 evenly spaced in [1, 5])"
+    )
     parser.add_argument("--t-min", type=float, default=None, help="with --n-temperatures: grid start")
     parser.add_argument("--t-max", type=float, default=None, help="with --n-temperatures: grid end")
     parser.add_argument("--n-temperatures", type=int, default=None, help="uniform grid size")
@@ -505,17 +526,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=int, default=DEFAULT_SAMPLE_EVERY)
     parser.add_argument("--samples-per-temperature", type=int, default=DEFAULT_SAMPLES_PER_TEMPERATURE)
     parser.add_argument("--chains-per-temperature", type=int, default=DEFAULT_CHAINS_PER_TEMPERATURE)
-    parser.add_argument("--no-infinite-temperature", action="store_true",
-                        help="leave out the T = inf random configurations")
+    parser.add_argument(
+        "--no-infinite-temperature", action="store_true", help="leave out the T = inf random configurations"
+    )
     parser.add_argument("--n-classes", type=int, default=4)
     parser.add_argument("--label-range", type=float, nargs=2, default=list(DEFAULT_LABEL_RANGE))
     parser.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE)
-    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--initial-state", choices=("random", "up"), default="random")
-    parser.add_argument("--stratified-splits", action="store_true",
-                        help="interleave classes in the split permutation (balanced train prefix)")
+    parser.add_argument(
+        "--stratified-splits",
+        action="store_true",
+        help="interleave classes in the split permutation (balanced train prefix)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
@@ -540,20 +564,27 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device, log=lambda s: print(s, flush=True))
     kwargs = dict(
-        L=args.L, temperatures=temperatures_from_args(args),
-        equilibration_sweeps=args.equilibration_sweeps, sample_every=args.sample_every,
+        L=args.L,
+        temperatures=temperatures_from_args(args),
+        equilibration_sweeps=args.equilibration_sweeps,
+        sample_every=args.sample_every,
         samples_per_temperature=args.samples_per_temperature,
-        include_infinite_temperature=not args.no_infinite_temperature, n_classes=args.n_classes,
-        label_range=tuple(args.label_range), pool_size=args.pool_size,
-        chains_per_temperature=args.chains_per_temperature, initial_state=args.initial_state,
-        stratified_splits=args.stratified_splits, seed=args.seed)
+        include_infinite_temperature=not args.no_infinite_temperature,
+        n_classes=args.n_classes,
+        label_range=tuple(args.label_range),
+        pool_size=args.pool_size,
+        chains_per_temperature=args.chains_per_temperature,
+        initial_state=args.initial_state,
+        stratified_splits=args.stratified_splits,
+        seed=args.seed,
+    )
     try:
-        if args.task_json is not None:
-            import json
+        kwargs["split_seed"] = args.split_seed
+        if args.spec_json is not None:
+            from grokglass.cli import parse_json_arg
 
-            kwargs.update(dataset_kwargs(json.loads(args.task_json)))
-        generate_ising_dataset(args.out, fractions=args.fractions, split_seed=args.split_seed,
-                               device=device, log=lambda s: print(s, flush=True), **kwargs)
+            kwargs = IsingDataset.from_dict(parse_json_arg(args.spec_json, "--spec-json")).generator_kwargs()
+        generate_ising_dataset(args.out, device=device, log=lambda s: print(s, flush=True), **kwargs)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -36,12 +36,18 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> dict:
     rss = float((residual**2).sum())
     tss = float(((y - y.mean()) ** 2).sum())
     aic = n * math.log(max(rss, 1e-300) / n) + 2 * 3
-    return {"n": n, "slope": float(slope), "intercept": float(intercept),
-            "r2": 1.0 - rss / tss if tss > 0 else math.nan, "aic": aic}
+    return {
+        "n": n,
+        "slope": float(slope),
+        "intercept": float(intercept),
+        "r2": 1.0 - rss / tss if tss > 0 else math.nan,
+        "aic": aic,
+    }
 
 
-def bootstrap_slope(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                    level: float = 0.95) -> tuple[float, float]:
+def bootstrap_slope(
+    x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the OLS slope, resampling runs with replacement."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3:
@@ -79,10 +85,14 @@ def size_laws(table: pd.DataFrame, column: str) -> dict:
     preferred = "exponential" if exponential["aic"] < power["aic"] else "power"
     if math.isnan(exponential["aic"]) or math.isnan(power["aic"]):
         preferred = "undetermined"
-    return {"exponential": exponential, "power": power, "preferred": preferred,
-            "delta_aic_power_minus_exponential": power["aic"] - exponential["aic"],
-            "censored": int(len(table) - len(ok)),
-            "prediction_holds": preferred == "exponential" and exponential["slope"] < 0}
+    return {
+        "exponential": exponential,
+        "power": power,
+        "preferred": preferred,
+        "delta_aic_power_minus_exponential": power["aic"] - exponential["aic"],
+        "censored": int(len(table) - len(ok)),
+        "prediction_holds": preferred == "exponential" and exponential["slope"] < 0,
+    }
 
 
 def analyze(table: pd.DataFrame) -> dict:
@@ -92,11 +102,13 @@ def analyze(table: pd.DataFrame) -> dict:
     groups = {"all": table, **{f"optimizer={k}": g for k, g in table.groupby("optimizer")}}
     fits = {}
     for name, group in groups.items():
-        fits[name] = {"runs": int(len(group)),
-                      "square_law": square_law(group),
-                      "square_law_test95": square_law(group, "t_test95"),
-                      "size_law_t_grok": size_laws(group, "t_grok"),
-                      "size_law_tau": size_laws(group, "tau")}
+        fits[name] = {
+            "runs": int(len(group)),
+            "square_law": square_law(group),
+            "square_law_test95": square_law(group, "t_test95"),
+            "size_law_t_grok": size_laws(group, "t_grok"),
+            "size_law_tau": size_laws(group, "tau"),
+        }
     return fits
 
 
@@ -119,10 +131,14 @@ def run(args: argparse.Namespace) -> int:
     fits = analyze(table)
     write_json(args.fits, fits)
     pooled = fits["all"]
-    print(f"square law: slope {pooled['square_law']['slope']:.3f} "
-          f"[{pooled['square_law']['ci_low']:.3f}, {pooled['square_law']['ci_high']:.3f}] (predicted 2), "
-          f"{pooled['square_law']['n']} runs, {pooled['square_law']['censored']} censored")
-    print(f"size law (t_grok): preferred {pooled['size_law_t_grok']['preferred']}, "
-          f"dAIC(power - exp) {pooled['size_law_t_grok']['delta_aic_power_minus_exponential']:.2f}")
+    print(
+        f"square law: slope {pooled['square_law']['slope']:.3f} "
+        f"[{pooled['square_law']['ci_low']:.3f}, {pooled['square_law']['ci_high']:.3f}] (predicted 2), "
+        f"{pooled['square_law']['n']} runs, {pooled['square_law']['censored']} censored"
+    )
+    print(
+        f"size law (t_grok): preferred {pooled['size_law_t_grok']['preferred']}, "
+        f"dAIC(power - exp) {pooled['size_law_t_grok']['delta_aic_power_minus_exponential']:.2f}"
+    )
     print(json.dumps(pooled, indent=1, default=str)[:2000])
     return 0

@@ -46,8 +46,7 @@ def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return correct - best_wrong
 
 
-def smoothed_accuracy(logits: torch.Tensor, labels: torch.Tensor,
-                      slope: float = DEFAULT_SLOPE) -> torch.Tensor:
+def smoothed_accuracy(logits: torch.Tensor, labels: torch.Tensor, slope: float = DEFAULT_SLOPE) -> torch.Tensor:
     """A = mean sigmoid(s * margin): a differentiable accuracy (paper Algorithm 2)."""
     return torch.sigmoid(slope * margins(logits, labels)).mean(dim=-1)
 

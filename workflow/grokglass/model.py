@@ -47,9 +47,16 @@ class TransformerConfig:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         d, v, h, e, m = self.d_model, self.vocab, self.n_heads, self.d_head, self.mlp_width
         return {
-            "W_E": (d, v), "W_pos": (N_CTX, d),
-            "W_Q": (h, e, d), "W_K": (h, e, d), "W_V": (h, e, d), "W_O": (d, h * e),
-            "W_in": (m, d), "b_in": (m,), "W_out": (d, m), "b_out": (d,),
+            "W_E": (d, v),
+            "W_pos": (N_CTX, d),
+            "W_Q": (h, e, d),
+            "W_K": (h, e, d),
+            "W_V": (h, e, d),
+            "W_O": (d, h * e),
+            "W_in": (m, d),
+            "b_in": (m,),
+            "W_out": (d, m),
+            "b_out": (d,),
             "W_U": (d, v),
         }
 
@@ -67,8 +74,9 @@ class TransformerConfig:
         return asdict(self)
 
 
-def init_params(cfg: TransformerConfig, generator: torch.Generator,
-                dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+def init_params(
+    cfg: TransformerConfig, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
     """Draw one network's parameters (on CPU) from `generator`."""
     params = {}
     for name, shape in cfg.shapes().items():
@@ -77,8 +85,7 @@ def init_params(cfg: TransformerConfig, generator: torch.Generator,
     return params
 
 
-def transformer_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor,
-                       n_heads: int) -> torch.Tensor:
+def transformer_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Logits at the last position, shape (*batch, n_examples, vocab).
 
     params: tensors of the shapes in TransformerConfig.shapes(), each with the
@@ -125,8 +132,7 @@ class Transformer(nn.Module):
         return transformer_logits(dict(self.named_parameters()), tokens, self.cfg.n_heads)
 
 
-def reference_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor,
-                     n_heads: int) -> torch.Tensor:
+def reference_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Plain full-sequence forward with a causal mask (no table shortcut), one network.
 
     Kept as an independent check of transformer_logits; not used in training.

@@ -1,41 +1,37 @@
 rule dataset:
-    """All p^2 examples of one expression task with the split indices of every fraction it uses."""
+    """All p^2 examples of one expression task in their frozen random order (splits derive from it)."""
     output:
-        "results/data/{task}.h5",
-    wildcard_constraints:
-        task=one_of(EXPRESSION_TASKS),
+        paths.DATASET,
     log:
         "logs/dataset/{task}.log",
-    params:
-        expression=lambda wildcards: shlex.quote(EXPRESSION_TASKS[wildcards.task]),
-        p=C["p"],
-        fractions=task_fractions,
-        split_seed=C["split_seed"],
+    wildcard_constraints:
+        task=one_of(names_of_kind("expression")),
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        expression=lambda wildcards: shlex.quote(DATASETS[wildcards.task].expression),
+        p=lambda wildcards: DATASETS[wildcards.task].p,
+        split_seed=lambda wildcards: DATASETS[wildcards.task].split_seed,
     shell:
         "python -m grokglass dataset --task {wildcards.task} --expression {params.expression}"
-        " --p {params.p} --fractions {params.fractions} --split-seed {params.split_seed}"
-        " --out {output} > {log} 2>&1"
+        " --p {params.p} --split-seed {params.split_seed} --out {output} > {log} 2>&1"
 
 
 rule ising_dataset:
     """Ising configurations sampled by Metropolis, labelled by energy class and balanced (spec 10.2)."""
     output:
-        "results/data/{task}.h5",
-    wildcard_constraints:
-        task=one_of(ISING_TASKS),
+        paths.DATASET,
     log:
         "logs/dataset/{task}.log",
-    params:
-        task=ising_task_json,
-        fractions=task_fractions,
-        split_seed=C["split_seed"],
-    threads: 1
+    wildcard_constraints:
+        task=one_of(names_of_kind("ising")),
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    threads: 1
+    params:
+        spec=lambda wildcards: quoted_json(DATASETS[wildcards.task]),
     shell:
-        "python -m grokglass ising-dataset --task-json {params.task} --fractions {params.fractions}"
-        " --split-seed {params.split_seed} --device cpu --threads {threads} --out {output} > {log} 2>&1"
+        "python -m grokglass ising-dataset --spec-json {params.spec}"
+        " --device cpu --threads {threads} --out {output} > {log} 2>&1"

@@ -1,23 +1,23 @@
 rule figure:
-    """Figures 1-8 of the paper (and any extra split sweep), from this run's data."""
+    """Figures 1-8 (and any extra split sweep) and the Ising figures, from this run's data."""
     input:
-        figure_input_files,
+        lambda wildcards: FIGURES[wildcards.figure].inputs,
     output:
-        pdf="results/figures/{figure}.pdf",
+        pdf=paths.figure_file("{figure}", "pdf"),
         png=report(
-            "results/figures/{figure}.png",
+            paths.figure_file("{figure}", "png"),
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
     log:
         "logs/figures/{figure}.log",
-    params:
-        function=lambda wildcards: figure_function(wildcards.figure),
-        args=figure_args_json,
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        function=lambda wildcards: FIGURES[wildcards.figure].function,
+        args=lambda wildcards: kwargs_json(FIGURES[wildcards.figure]),
     shell:
         "python -m grokglass figure {params.function} --args-json {params.args} > {log} 2>&1"
 
@@ -25,16 +25,16 @@ rule figure:
 rule landscape_summary:
     """High-entropy advantage, barrier and continuity tests of every landscape (spec 5.12)."""
     input:
-        summary_input_files,
+        EXPERIMENT.summary.inputs,
     output:
-        "results/figures/landscape_summary.csv",
+        paths.LANDSCAPE_SUMMARY,
     log:
         "logs/figures/landscape_summary.log",
-    params:
-        args=summary_args_json,
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        args=kwargs_json(EXPERIMENT.summary),
     shell:
         "python -m grokglass figure landscape_summary --args-json {params.args} > {log} 2>&1"
 
@@ -42,26 +42,21 @@ rule landscape_summary:
 rule convergence:
     """Entropy change between segments and histogram flatness vs epochs, per landscape."""
     input:
-        "results/wlmd/{landscape}/landscape.h5",
+        lambda wildcards: EXPERIMENT.convergence[wildcards.landscape].inputs,
     output:
-        pdf="results/figures/convergence_{landscape}.pdf",
+        pdf=paths.figure_file(paths.CONVERGENCE_FIGURE, "pdf"),
         png=report(
-            "results/figures/convergence_{landscape}.png",
+            paths.figure_file(paths.CONVERGENCE_FIGURE, "png"),
             caption="../report/convergence.rst",
             category="Convergence",
             labels={"landscape": "{landscape}"},
         ),
     log:
         "logs/figures/convergence_{landscape}.log",
-    params:
-        args=lambda wildcards: as_json(
-            {
-                "landscape_path": f"results/wlmd/{wildcards.landscape}/landscape.h5",
-                "out_prefix": f"results/figures/convergence_{wildcards.landscape}",
-            }
-        ),
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        args=lambda wildcards: kwargs_json(EXPERIMENT.convergence[wildcards.landscape]),
     shell:
         "python -m grokglass figure convergence --args-json {params.args} > {log} 2>&1"

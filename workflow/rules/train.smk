@@ -1,24 +1,24 @@
 rule train:
-    """One training run (AdamW, fixed-norm AdamW, WanD, hybrid or SGLD) of config `runs`."""
+    """One training run (AdamW, fixed-norm AdamW, WanD, hybrid or SGLD) of the experiment's runs."""
     input:
-        data=run_data,
+        data=lambda wildcards: RUNS[wildcards.run].data_path,
     output:
-        metrics="results/train/{run}/metrics.h5",
-        checkpoint="results/train/{run}/model.pt",
+        metrics=paths.RUN_METRICS,
+        checkpoint=paths.RUN_CHECKPOINT,
     log:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
-    params:
-        run=run_json,
-        device=DEVICE,
+    conda:
+        "../../envs/grokglass.yaml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/grokglass.yaml"
+    params:
+        run=lambda wildcards: quoted_json(RUNS[wildcards.run]),
+        device=DEVICE,
     shell:
         "python -m grokglass train --data {input.data} --run-json {params.run}"
         " --metrics {output.metrics} --checkpoint {output.checkpoint}"
@@ -28,25 +28,25 @@ rule train:
 rule ising_snapshots:
     """The Ising classifier's layer analysis: weight spectra and activation PCA at log-spaced epochs."""
     input:
-        data=lambda wildcards: f"results/data/{ISING_PCA_RUN['task']}.h5",
+        data=lambda wildcards: EXPERIMENT.snapshots.run.data_path,
     output:
-        snapshots=ISING_SNAPSHOTS,
-        metrics="results/ising/pca/metrics.h5",
+        snapshots=paths.ISING_SNAPSHOTS,
+        metrics=paths.ISING_SNAPSHOT_METRICS,
     log:
         "logs/ising/pca.log",
     benchmark:
         "benchmarks/ising/pca.tsv"
-    params:
-        run=lambda wildcards: as_json(ISING_PCA_RUN),
-        device=DEVICE,
+    conda:
+        "../../envs/grokglass.yaml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/grokglass.yaml"
+    params:
+        spec=lambda wildcards: quoted_json(EXPERIMENT.snapshots),
+        device=DEVICE,
     shell:
-        "python -m grokglass ising-snapshots --data {input.data} --run-json {params.run}"
+        "python -m grokglass ising-snapshots --data {input.data} --spec-json {params.spec}"
         " --out {output.snapshots} --metrics {output.metrics}"
         " --device {params.device} --threads {threads} > {log} 2>&1"

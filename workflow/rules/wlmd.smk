@@ -1,25 +1,25 @@
 rule wlmd_segment:
     """E epochs of one group of walkers, from the previous segment's merged landscape and state."""
     input:
-        unpack(segment_inputs),
+        unpack(lambda w: landscape_of(w).segment_inputs(int(w.seg), int(w.group))),
     output:
-        state="results/wlmd/{landscape}/seg{seg}/group{group}.pt",
-        entropy="results/wlmd/{landscape}/seg{seg}/group{group}.h5",
+        state=paths.SEGMENT_STATE,
+        entropy=paths.SEGMENT_ENTROPY,
     log:
         "logs/wlmd/{landscape}/seg{seg}_group{group}.log",
     benchmark:
         "benchmarks/wlmd/{landscape}/seg{seg}_group{group}.tsv"
-    params:
-        spec=landscape_json,
-        prev=segment_prev_args,
-        device=DEVICE,
+    conda:
+        "../../envs/grokglass.yaml"
     threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=240,
-    conda:
-        "../../envs/grokglass.yaml"
+    params:
+        spec=lambda wildcards: quoted_json(landscape_of(wildcards)),
+        prev=segment_prev_args,
+        device=DEVICE,
     shell:
         "python -m grokglass wlmd-segment --spec-json {params.spec} --segment {wildcards.seg}"
         " --group {wildcards.group} {params.prev} --out-state {output.state}"
@@ -30,17 +30,17 @@ rule wlmd_segment:
 rule wlmd_merge:
     """Mean of all walkers' entropies of one segment (the paper's average), summed histograms."""
     input:
-        unpack(merge_inputs),
+        unpack(lambda w: landscape_of(w).merge_inputs(int(w.seg))),
     output:
-        "results/wlmd/{landscape}/seg{seg}/merged.h5",
+        paths.MERGED,
     log:
         "logs/wlmd/{landscape}/seg{seg}_merge.log",
-    params:
-        spec=landscape_json,
-        prev=merge_prev_args,
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        spec=lambda wildcards: quoted_json(landscape_of(wildcards)),
+        prev=merge_prev_args,
     shell:
         "python -m grokglass wlmd-merge --spec-json {params.spec} --segment {wildcards.seg}"
         " --inputs {input.groups} {params.prev} --out {output} > {log} 2>&1"
@@ -49,16 +49,15 @@ rule wlmd_merge:
 rule wlmd_landscape:
     """The final landscape: the last segment's merged entropy, min-shifted, unvisited bins NaN."""
     input:
-        final_merged,
+        lambda wildcards: landscape_of(wildcards).final_merged_path,
     output:
-        "results/wlmd/{landscape}/landscape.h5",
+        paths.LANDSCAPE,
     log:
         "logs/wlmd/{landscape}/landscape.log",
-    params:
-        spec=landscape_json,
     localrule: True
     conda:
         "../../envs/grokglass.yaml"
+    params:
+        spec=lambda wildcards: quoted_json(landscape_of(wildcards)),
     shell:
-        "python -m grokglass wlmd-landscape --spec-json {params.spec} --merged {input}"
-        " --out {output} > {log} 2>&1"
+        "python -m grokglass wlmd-landscape --spec-json {params.spec} --merged {input}" " --out {output} > {log} 2>&1"

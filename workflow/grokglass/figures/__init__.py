@@ -13,8 +13,9 @@ looks a function up by name.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
+from grokglass.figures.convergence import convergence
 from grokglass.figures.fig1 import fig1
 from grokglass.figures.fig2 import fig2
 from grokglass.figures.fig3 import fig3
@@ -23,16 +24,43 @@ from grokglass.figures.fig5 import fig5
 from grokglass.figures.fig6 import fig6
 from grokglass.figures.fig7 import fig7
 from grokglass.figures.fig8 import fig8
-from grokglass.figures.landscape_summary import landscape_summary
-from grokglass.figures.convergence import convergence
-from grokglass.figures.kozyrev import kozyrev
 from grokglass.figures.ising import ising_pca, ising_training
+from grokglass.figures.kozyrev import kozyrev
+from grokglass.figures.landscape_summary import landscape_summary
 
-NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8",
-         "landscape_summary", "convergence", "kozyrev", "ising_training", "ising_pca")
-_FUNCTIONS = {f.__name__: f for f in (fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8,
-                                      landscape_summary, convergence, kozyrev, ising_training,
-                                      ising_pca)}
+NAMES = (
+    "fig1",
+    "fig2",
+    "fig3",
+    "fig4",
+    "fig5",
+    "fig6",
+    "fig7",
+    "fig8",
+    "landscape_summary",
+    "convergence",
+    "kozyrev",
+    "ising_training",
+    "ising_pca",
+)
+_FUNCTIONS = {
+    f.__name__: f
+    for f in (
+        fig1,
+        fig2,
+        fig3,
+        fig4,
+        fig5,
+        fig6,
+        fig7,
+        fig8,
+        landscape_summary,
+        convergence,
+        kozyrev,
+        ising_training,
+        ising_pca,
+    )
+}
 
 __all__ = [*NAMES, "figure_function"]
 

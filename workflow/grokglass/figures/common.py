@@ -7,12 +7,11 @@ Every figure writes ``<prefix>.pdf``, ``<prefix>.png`` and ``<prefix>.csv``
 
 from __future__ import annotations
 
-import json
 import os
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import h5py
 import numpy as np
@@ -38,6 +37,7 @@ ACCURACY_WINDOW = (0.0, 1.0)
 
 # ----------------------------------------------------------------------------- figures and saving
 
+
 def panel_letter(index: int) -> str:
     """0 -> 'a', 25 -> 'z', 26 -> 'aa', ..."""
     letters = string.ascii_lowercase
@@ -49,8 +49,9 @@ def panel_letter(index: int) -> str:
     return out
 
 
-def new_figure(nrows: int, ncols: int, panel_width: float = style.PANEL_WIDTH,
-               panel_height: float = style.PANEL_HEIGHT) -> tuple[Figure, np.ndarray]:
+def new_figure(
+    nrows: int, ncols: int, panel_width: float = style.PANEL_WIDTH, panel_height: float = style.PANEL_HEIGHT
+) -> tuple[Figure, np.ndarray]:
     """A pyplot-free Figure (Agg canvas) with a 2-D array of axes."""
     fig = Figure(figsize=(panel_width * ncols, panel_height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
@@ -60,8 +61,7 @@ def new_figure(nrows: int, ncols: int, panel_width: float = style.PANEL_WIDTH,
 
 def data_axes(fig: Figure) -> list:
     """The axes that show data (colour-bar axes excluded)."""
-    return [ax for ax in fig.axes
-            if getattr(ax, "_colorbar", None) is None and ax.get_label() != "<colorbar>"]
+    return [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is None and ax.get_label() != "<colorbar>"]
 
 
 def output_paths(out_prefix: PathLike) -> dict[str, Path]:
@@ -110,6 +110,7 @@ def fraction_label(fraction: float) -> str:
 
 # ----------------------------------------------------------------------------- inputs
 
+
 def load_metrics(path: PathLike, required: Sequence[str] = ACCURACY_COLUMNS) -> pd.DataFrame:
     """A run's per-step metrics, checked for the columns a panel needs."""
     frame = read_metrics(path)
@@ -117,17 +118,6 @@ def load_metrics(path: PathLike, required: Sequence[str] = ACCURACY_COLUMNS) -> 
     if missing:
         raise KeyError(f"{path}: metrics lack columns {missing} (have {list(frame.columns)})")
     return frame
-
-
-def run_spec(frame: pd.DataFrame) -> dict:
-    """The run spec stored as the JSON attribute `run` of a metrics file ({} when absent)."""
-    value = frame.attrs.get("run")
-    if value is None:
-        return {}
-    try:
-        return json.loads(value) if isinstance(value, str) else dict(value)
-    except (TypeError, ValueError):
-        return {}
 
 
 @dataclass
@@ -163,16 +153,17 @@ def load_landscape(path: PathLike) -> Landscape:
         histogram = h5["histogram"][()] if "histogram" in h5 else None
         conv = {}
         if "convergence" in h5:
-            conv = {name: np.asarray(ds[()]) for name, ds in h5["convergence"].items()
-                    if isinstance(ds, h5py.Dataset)}
+            conv = {name: np.asarray(ds[()]) for name, ds in h5["convergence"].items() if isinstance(ds, h5py.Dataset)}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
     if entropy.shape != (len(x_edges) - 1, len(y_edges) - 1):
-        raise ValueError(f"{path}: entropy shape {entropy.shape} does not match edges "
-                         f"({len(x_edges) - 1}, {len(y_edges) - 1})")
+        raise ValueError(
+            f"{path}: entropy shape {entropy.shape} does not match edges ({len(x_edges) - 1}, {len(y_edges) - 1})"
+        )
     return Landscape(entropy, x_edges, y_edges, histogram, conv, attrs, str(path))
 
 
 # ----------------------------------------------------------------------------- landscape numbers
+
 
 def centres(edges: np.ndarray) -> np.ndarray:
     edges = np.asarray(edges, dtype=np.float64)
@@ -188,8 +179,9 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.where(ok, index, -1)
 
 
-def max_entropy_curve(entropy: np.ndarray, y_centres: np.ndarray,
-                      y_window: tuple[float, float] | None = None) -> np.ndarray:
+def max_entropy_curve(
+    entropy: np.ndarray, y_centres: np.ndarray, y_window: tuple[float, float] | None = None
+) -> np.ndarray:
     """y*(x): the y of the highest-entropy visited bin of each x column (NaN if none).
 
     `entropy` is indexed [i_x, j_y]; unvisited bins are NaN. With `y_window`,
@@ -218,8 +210,9 @@ def column_means(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray) -> tuple[np.
     return means, counts
 
 
-def x_window(landscape: Landscape, trajectory_x: np.ndarray | None = None,
-             pad_fraction: float = 0.03) -> tuple[float, float]:
+def x_window(
+    landscape: Landscape, trajectory_x: np.ndarray | None = None, pad_fraction: float = 0.03
+) -> tuple[float, float]:
     """An x range covering the visited region and the trajectory's low-loss part.
 
     The low-loss part is the trajectory at or below the visited region's upper
@@ -250,9 +243,14 @@ def x_window(landscape: Landscape, trajectory_x: np.ndarray | None = None,
 _OUTLINE = [patheffects.withStroke(linewidth=3.0, foreground="white")]
 
 
-def heatmap_panel(ax, landscape: Landscape, trajectory: pd.DataFrame | None, title: str,
-                  overlay_label: str = "AdamW", y_window: tuple[float, float] = ACCURACY_WINDOW
-                  ) -> pd.DataFrame:
+def heatmap_panel(
+    ax,
+    landscape: Landscape,
+    trajectory: pd.DataFrame | None,
+    title: str,
+    overlay_label: str = "AdamW",
+    y_window: tuple[float, float] = ACCURACY_WINDOW,
+) -> pd.DataFrame:
     """Entropy heat map + max-entropy curve + the raw per-step AdamW trajectory.
 
     Returns the plotted numbers, long format: columns series ('entropy',
@@ -261,8 +259,9 @@ def heatmap_panel(ax, landscape: Landscape, trajectory: pd.DataFrame | None, tit
     fig = ax.figure
     tx = ty = steps = None
     if trajectory is not None:
-        keep = np.isfinite(trajectory["ln_train_loss"].to_numpy(float)) \
-            & np.isfinite(trajectory["test_acc_smooth"].to_numpy(float))
+        keep = np.isfinite(trajectory["ln_train_loss"].to_numpy(float)) & np.isfinite(
+            trajectory["test_acc_smooth"].to_numpy(float)
+        )
         tx = trajectory["ln_train_loss"].to_numpy(float)[keep]
         ty = trajectory["test_acc_smooth"].to_numpy(float)[keep]
         steps = trajectory["step"].to_numpy()[keep]
@@ -280,18 +279,23 @@ def heatmap_panel(ax, landscape: Landscape, trajectory: pd.DataFrame | None, tit
     vmin, vmax = (np.nanmin(crop), np.nanmax(crop)) if finite.any() else (0.0, 1.0)
     if vmax <= vmin:
         vmax = vmin + 1.0
-    mesh = ax.pcolormesh(xe[i0:i1 + 1], ye[j0:j1 + 1], np.ma.masked_invalid(crop.T),
-                         cmap=style.ENTROPY_CMAP, vmin=vmin, vmax=vmax, shading="flat",
-                         rasterized=True)
+    mesh = ax.pcolormesh(
+        xe[i0 : i1 + 1],
+        ye[j0 : j1 + 1],
+        np.ma.masked_invalid(crop.T),
+        cmap=style.ENTROPY_CMAP,
+        vmin=vmin,
+        vmax=vmax,
+        shading="flat",
+        rasterized=True,
+    )
     fig.colorbar(mesh, ax=ax, label="entropy S")
 
-    xc, yc = centres(xe[i0:i1 + 1]), centres(ye[j0:j1 + 1])
+    xc, yc = centres(xe[i0 : i1 + 1]), centres(ye[j0 : j1 + 1])
     ystar = max_entropy_curve(crop, yc, y_window)
-    ax.plot(xc, ystar, color=style.MAXENT_COLOR, lw=1.8, label="max entropy",
-            path_effects=_OUTLINE, zorder=3)
+    ax.plot(xc, ystar, color=style.MAXENT_COLOR, lw=1.8, label="max entropy", path_effects=_OUTLINE, zorder=3)
     if tx is not None:
-        ax.plot(tx, ty, color=style.ADAMW_COLOR, lw=1.2, label=overlay_label,
-                path_effects=_OUTLINE, zorder=4)
+        ax.plot(tx, ty, color=style.ADAMW_COLOR, lw=1.2, label=overlay_label, path_effects=_OUTLINE, zorder=4)
 
     ax.set_xlim(xlo, xhi)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
@@ -302,22 +306,48 @@ def heatmap_panel(ax, landscape: Landscape, trajectory: pd.DataFrame | None, tit
     ax.legend(loc="best", fontsize="small")
 
     ii, jj = np.nonzero(finite)
-    parts = [pd.DataFrame({"series": "entropy", "ln_train_loss": xc[ii], "test_accuracy": yc[jj],
-                           "entropy": crop[ii, jj], "step": np.nan})]
+    parts = [
+        pd.DataFrame(
+            {
+                "series": "entropy",
+                "ln_train_loss": xc[ii],
+                "test_accuracy": yc[jj],
+                "entropy": crop[ii, jj],
+                "step": np.nan,
+            }
+        )
+    ]
     has = np.isfinite(ystar)
-    jstar = np.clip(bin_index(ystar, ye[j0:j1 + 1]), 0, None)
-    parts.append(pd.DataFrame({"series": "max entropy", "ln_train_loss": xc[has],
-                               "test_accuracy": ystar[has],
-                               "entropy": crop[np.flatnonzero(has), jstar[has]], "step": np.nan}))
+    jstar = np.clip(bin_index(ystar, ye[j0 : j1 + 1]), 0, None)
+    parts.append(
+        pd.DataFrame(
+            {
+                "series": "max entropy",
+                "ln_train_loss": xc[has],
+                "test_accuracy": ystar[has],
+                "entropy": crop[np.flatnonzero(has), jstar[has]],
+                "step": np.nan,
+            }
+        )
+    )
     if tx is not None:
-        parts.append(pd.DataFrame({"series": overlay_label, "ln_train_loss": tx,
-                                   "test_accuracy": ty, "entropy": np.nan, "step": steps}))
+        parts.append(
+            pd.DataFrame(
+                {"series": overlay_label, "ln_train_loss": tx, "test_accuracy": ty, "entropy": np.nan, "step": steps}
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def accuracy_panel(ax, frame: pd.DataFrame, title: str, log_x: bool = False,
-                   xmax: float | None = None, show_alpha: bool = False,
-                   legend: bool = True) -> pd.DataFrame:
+def accuracy_panel(
+    ax,
+    frame: pd.DataFrame,
+    title: str,
+    log_x: bool = False,
+    xmax: float | None = None,
+    show_alpha: bool = False,
+    legend: bool = True,
+) -> pd.DataFrame:
     """Train and test accuracy vs step. Log x runs from 1 to the last step; linear from 0.
 
     Returns the plotted rows (step, train_acc, test_acc and, when drawn, alpha).

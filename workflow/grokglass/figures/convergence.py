@@ -22,11 +22,12 @@ from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
 from grokglass.figures.style import figure_style
 
-COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness",
-           "visited_entropy_range")
-PANELS = (("mean_abs_dS", "mean |ΔS| between segments", "(a) entropy change", style.TRAIN_COLOR),
-          ("maxent_shift_bins", "max-entropy curve shift (bins)", "(b) y* shift", style.TEST_COLOR),
-          ("flatness", "histogram flatness", "(c) flatness", style.EXTRA_COLOR))
+COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness", "visited_entropy_range")
+PANELS = (
+    ("mean_abs_dS", "mean |ΔS| between segments", "(a) entropy change", style.TRAIN_COLOR),
+    ("maxent_shift_bins", "max-entropy curve shift (bins)", "(b) y* shift", style.TEST_COLOR),
+    ("flatness", "histogram flatness", "(c) flatness", style.EXTRA_COLOR),
+)
 
 
 def _log_sensible(values: np.ndarray) -> bool:
@@ -37,8 +38,7 @@ def _log_sensible(values: np.ndarray) -> bool:
 def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
     """Plot a landscape's convergence diagnostics against epochs per walker."""
     conv = load_landscape(landscape_path).convergence
-    table = pd.DataFrame({c: np.asarray(conv[c], dtype=np.float64).ravel()
-                          for c in COLUMNS if c in conv})
+    table = pd.DataFrame({c: np.asarray(conv[c], dtype=np.float64).ravel() for c in COLUMNS if c in conv})
     if "segment" in table:
         table["segment"] = table["segment"].astype(np.int64)
     if "epochs_per_walker" in table:
@@ -61,8 +61,7 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
             ax.plot(x, y, marker="o", ms=3, lw=1.2, color=color, label=label)
             if column == "mean_abs_dS" and "visited_entropy_range" in table:
                 reference = 0.01 * table["visited_entropy_range"].to_numpy()
-                ax.plot(x, reference, ls="--", lw=1.0, color=style.ALPHA_COLOR,
-                        label="1% of S range")
+                ax.plot(x, reference, ls="--", lw=1.0, color=style.ALPHA_COLOR, label="1% of S range")
                 ax.legend(loc="best", fontsize="small")
                 y = np.concatenate([y, reference])
             if _log_sensible(np.asarray(x, dtype=np.float64)):

@@ -13,19 +13,33 @@ bin; NaN for the trajectory), step (trajectory rows only).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokglass.figures.common import (PathLike, TRAJECTORY_COLUMNS, check_lengths, heatmap_panel,
-                                      load_landscape, load_metrics, new_figure, panel_letter,
-                                      save_figure, tag_panel)
+from grokglass.figures.common import (
+    TRAJECTORY_COLUMNS,
+    PathLike,
+    check_lengths,
+    heatmap_panel,
+    load_landscape,
+    load_metrics,
+    new_figure,
+    panel_letter,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
 
 
-def fig1(landscape_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike | None],
-         titles: Sequence[str], out_prefix: PathLike, overlay_label: str = "AdamW") -> Figure:
+def fig1(
+    landscape_paths: Sequence[PathLike],
+    metrics_paths: Sequence[PathLike | None],
+    titles: Sequence[str],
+    out_prefix: PathLike,
+    overlay_label: str = "AdamW",
+) -> Figure:
     """Heat maps of each landscape with the max-entropy curve and the AdamW trajectory.
 
     metrics_paths[i] is the AdamW run drawn on landscape i (None: no overlay).

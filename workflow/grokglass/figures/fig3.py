@@ -16,21 +16,38 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from grokglass.figures import style
-from grokglass.figures.common import (ACC_LABEL, STEP_LABEL, PathLike, accuracy_panel, load_metrics,
-                                      new_figure, save_figure, tag_panel)
+from grokglass.figures.common import (
+    ACC_LABEL,
+    STEP_LABEL,
+    PathLike,
+    accuracy_panel,
+    load_metrics,
+    new_figure,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
 
 TITLES = ("(a) WanD", "(b) WanD weight norm", "(c) WanD test accuracy vs norm", "(d) AdamW")
 
 
 def _accuracy_rows(d: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([pd.DataFrame({"series": s, "step": d["step"], "accuracy": d[c],
-                                    "weight_norm": float("nan")})
-                      for s, c in (("train", "train_acc"), ("test", "test_acc"))], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({"series": s, "step": d["step"], "accuracy": d[c], "weight_norm": float("nan")})
+            for s, c in (("train", "train_acc"), ("test", "test_acc"))
+        ],
+        ignore_index=True,
+    )
 
 
-def fig3(wand_metrics: PathLike, adamw_metrics: PathLike, out_prefix: PathLike,
-         xmax: float | None = None, titles: tuple[str, str, str, str] = TITLES) -> Figure:
+def fig3(
+    wand_metrics: PathLike,
+    adamw_metrics: PathLike,
+    out_prefix: PathLike,
+    xmax: float | None = None,
+    titles: tuple[str, str, str, str] = TITLES,
+) -> Figure:
     """WanD accuracy, weight norm and accuracy-vs-norm, and AdamW accuracy (2 x 2 panels)."""
     wand = load_metrics(wand_metrics, ("step", "train_acc", "test_acc", "weight_norm"))
     adamw = load_metrics(adamw_metrics)
@@ -49,18 +66,40 @@ def fig3(wand_metrics: PathLike, adamw_metrics: PathLike, out_prefix: PathLike,
         ax_b.set_xlabel(STEP_LABEL)
         ax_b.set_ylabel("weight norm")
         ax_b.set_title(titles[1])
-        tables.append(tag_panel(pd.DataFrame({"series": "weight norm", "step": wand["step"],
-                                              "accuracy": float("nan"),
-                                              "weight_norm": wand["weight_norm"]}), "b", titles[1]))
+        tables.append(
+            tag_panel(
+                pd.DataFrame(
+                    {
+                        "series": "weight norm",
+                        "step": wand["step"],
+                        "accuracy": float("nan"),
+                        "weight_norm": wand["weight_norm"],
+                    }
+                ),
+                "b",
+                titles[1],
+            )
+        )
 
         ax_c.plot(wand["weight_norm"], wand["test_acc"], color=style.TEST_COLOR, lw=1.2)
         ax_c.set_ylim(-0.02, 1.02)
         ax_c.set_xlabel("weight norm")
         ax_c.set_ylabel("test " + ACC_LABEL)
         ax_c.set_title(titles[2])
-        tables.append(tag_panel(pd.DataFrame({"series": "test", "step": wand["step"],
-                                              "accuracy": wand["test_acc"],
-                                              "weight_norm": wand["weight_norm"]}), "c", titles[2]))
+        tables.append(
+            tag_panel(
+                pd.DataFrame(
+                    {
+                        "series": "test",
+                        "step": wand["step"],
+                        "accuracy": wand["test_acc"],
+                        "weight_norm": wand["weight_norm"],
+                    }
+                ),
+                "c",
+                titles[2],
+            )
+        )
 
         d = accuracy_panel(ax_d, adamw, titles[3], xmax=xmax)
         tables.append(tag_panel(_accuracy_rows(d), "d", titles[3]))

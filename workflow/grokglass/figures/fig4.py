@@ -12,21 +12,28 @@ fraction is None).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
 from matplotlib import colormaps
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from grokglass.figures import style
-from grokglass.figures.common import (PathLike, check_lengths, fraction_label, new_figure,
-                                      panel_letter, save_figure, tag_panel)
+from grokglass.figures.common import (
+    PathLike,
+    check_lengths,
+    fraction_label,
+    new_figure,
+    panel_letter,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
-from grokglass.tasks import fraction_key
+from grokglass.tasks import split_indices
 
 
 def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -37,11 +44,7 @@ def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.n
         p = int(h5.attrs["p"])
         test = np.zeros(0, dtype=np.int64)
         if fraction is not None:
-            key = f"splits/{fraction_key(fraction)}"
-            if key not in h5:
-                raise KeyError(f"{path}: no split for fraction {fraction} "
-                               f"(has {sorted(h5['splits'].keys()) if 'splits' in h5 else []})")
-            test = h5[key]["test"][()]
+            test = split_indices(h5["permutation"][()], fraction)[1]
     z = np.full((p, p), -1, dtype=np.int64)
     z[inputs[:, 0], inputs[:, 1]] = labels
     mask = np.zeros((p, p), dtype=bool)
@@ -50,15 +53,16 @@ def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.n
 
 
 def light_blues() -> ListedColormap:
-    """"Blues" without its near-white end, so that z = 0 stays distinguishable from the
+    """ "Blues" without its near-white end, so that z = 0 stays distinguishable from the
     white masked (test) pixels: light blue for small z to dark blue for large z."""
     base = colormaps[style.DATASET_CMAP]
     cmap = ListedColormap(base(np.linspace(0.15, 1.0, 256)), name=f"{style.DATASET_CMAP}_light")
     return cmap.with_extremes(bad="white")
 
 
-def fig4(dataset_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike,
-         fraction: float | None = 0.5) -> Figure:
+def fig4(
+    dataset_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike, fraction: float | None = 0.5
+) -> Figure:
     """One image per task; a second row with the test pixels at `fraction` masked white."""
     n = check_lengths(dataset_paths=dataset_paths, titles=titles)
     nrows = 1 if fraction is None else 2
@@ -77,8 +81,9 @@ def fig4(dataset_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: P
                 row_titles.append(f"{title}, train {fraction_label(fraction)}")
             for row, (image, row_title) in enumerate(zip(images, row_titles)):
                 ax = axes[row, col]
-                im = ax.imshow(image.T, origin="lower", cmap=cmap, vmin=0, vmax=p - 1,
-                               extent=extent, interpolation="nearest")
+                im = ax.imshow(
+                    image.T, origin="lower", cmap=cmap, vmin=0, vmax=p - 1, extent=extent, interpolation="nearest"
+                )
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_xlabel("x")
@@ -86,8 +91,12 @@ def fig4(dataset_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: P
                 ax.set_title(row_title)
             fig.colorbar(im, ax=list(axes[:, col]), label="z", shrink=0.6, aspect=30)
             xs, ys = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-            tables.append(tag_panel(pd.DataFrame({"x": xs.ravel(), "y": ys.ravel(), "z": z.ravel(),
-                                                  "is_test": mask.ravel()}),
-                                    panel_letter(col), title))
+            tables.append(
+                tag_panel(
+                    pd.DataFrame({"x": xs.ravel(), "y": ys.ravel(), "z": z.ravel(), "is_test": mask.ravel()}),
+                    panel_letter(col),
+                    title,
+                )
+            )
         save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
     return fig

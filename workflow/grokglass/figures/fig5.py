@@ -9,18 +9,27 @@ CSV (<prefix>.csv): panel, title, step, train_acc, test_acc (the plotted rows).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokglass.figures.common import (PathLike, accuracy_panel, check_lengths, load_metrics,
-                                      new_figure, panel_letter, save_figure, tag_panel)
+from grokglass.figures.common import (
+    PathLike,
+    accuracy_panel,
+    check_lengths,
+    load_metrics,
+    new_figure,
+    panel_letter,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
 
 
-def training_curves(metrics_paths: Sequence[PathLike], titles: Sequence[str],
-                    out_prefix: PathLike, log_x: bool = True) -> Figure:
+def training_curves(
+    metrics_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike, log_x: bool = True
+) -> Figure:
     """A row of train/test accuracy panels, one per run."""
     n = check_lengths(metrics_paths=metrics_paths, titles=titles)
     with figure_style():

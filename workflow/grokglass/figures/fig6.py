@@ -5,7 +5,7 @@ Axes as Figure 5 (log x from 1, y 0..1); CSV layout as grokglass.figures.fig5.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 

@@ -13,22 +13,36 @@ Only rows inside the plotted x range are written.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokglass.figures.common import (PathLike, accuracy_panel, check_lengths, fraction_label,
-                                      load_metrics, new_figure, panel_letter, save_figure,
-                                      tag_panel)
+from grokglass.figures.common import (
+    PathLike,
+    accuracy_panel,
+    check_lengths,
+    fraction_label,
+    load_metrics,
+    new_figure,
+    panel_letter,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
 
 ROW_NAMES = ("AdamW", "hybrid")
 
 
-def split_sweep(adamw_paths: Sequence[PathLike], hybrid_paths: Sequence[PathLike],
-                fractions: Sequence[float], out_prefix: PathLike, xmax_first: float,
-                xmax_rest: float, row_names: Sequence[str] = ROW_NAMES) -> Figure:
+def split_sweep(
+    adamw_paths: Sequence[PathLike],
+    hybrid_paths: Sequence[PathLike],
+    fractions: Sequence[float],
+    out_prefix: PathLike,
+    xmax_first: float,
+    xmax_rest: float,
+    row_names: Sequence[str] = ROW_NAMES,
+) -> Figure:
     n = check_lengths(adamw_paths=adamw_paths, hybrid_paths=hybrid_paths, fractions=fractions)
     with figure_style():
         fig, axes = new_figure(2, n, panel_width=3.0, panel_height=2.7)
@@ -38,9 +52,15 @@ def split_sweep(adamw_paths: Sequence[PathLike], hybrid_paths: Sequence[PathLike
                 letter = panel_letter(row * n + col)
                 title = f"({letter}) {name}, {fraction_label(fraction)}"
                 xmax = xmax_first if col == 0 else xmax_rest
-                table = accuracy_panel(axes[row, col], load_metrics(path), title, log_x=False,
-                                       xmax=xmax, show_alpha=(row == 1),
-                                       legend=(col == 0))
+                table = accuracy_panel(
+                    axes[row, col],
+                    load_metrics(path),
+                    title,
+                    log_x=False,
+                    xmax=xmax,
+                    show_alpha=(row == 1),
+                    legend=(col == 0),
+                )
                 if "alpha" not in table.columns:
                     table["alpha"] = float("nan")
                 table.insert(0, "fraction", float(fraction))
@@ -50,8 +70,13 @@ def split_sweep(adamw_paths: Sequence[PathLike], hybrid_paths: Sequence[PathLike
     return fig
 
 
-def fig7(adamw_paths: Sequence[PathLike], hybrid_paths: Sequence[PathLike],
-         fractions: Sequence[float], out_prefix: PathLike, xmax_first: float = 1000,
-         xmax_rest: float = 500) -> Figure:
+def fig7(
+    adamw_paths: Sequence[PathLike],
+    hybrid_paths: Sequence[PathLike],
+    fractions: Sequence[float],
+    out_prefix: PathLike,
+    xmax_first: float = 1000,
+    xmax_rest: float = 500,
+) -> Figure:
     """T1 split sweep: AdamW (top) and hybrid (bottom), one column per fraction."""
     return split_sweep(adamw_paths, hybrid_paths, fractions, out_prefix, xmax_first, xmax_rest)

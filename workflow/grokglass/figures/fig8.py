@@ -6,7 +6,7 @@ column (spec 11 #12).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
@@ -14,8 +14,13 @@ from grokglass.figures.common import PathLike
 from grokglass.figures.fig7 import split_sweep
 
 
-def fig8(adamw_paths: Sequence[PathLike], hybrid_paths: Sequence[PathLike],
-         fractions: Sequence[float], out_prefix: PathLike, xmax_first: float = 3000,
-         xmax_rest: float = 3000) -> Figure:
+def fig8(
+    adamw_paths: Sequence[PathLike],
+    hybrid_paths: Sequence[PathLike],
+    fractions: Sequence[float],
+    out_prefix: PathLike,
+    xmax_first: float = 3000,
+    xmax_rest: float = 3000,
+) -> Figure:
     """T2 split sweep: AdamW (top) and hybrid (bottom), one column per fraction."""
     return split_sweep(adamw_paths, hybrid_paths, fractions, out_prefix, xmax_first, xmax_rest)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import h5py
 import numpy as np
@@ -31,23 +31,42 @@ from matplotlib.figure import Figure
 
 from grokglass.analysis import first_step
 from grokglass.figures import style
-from grokglass.figures.common import (PathLike, accuracy_panel, check_lengths, load_metrics,
-                                      new_figure, panel_letter, save_figure, tag_panel)
+from grokglass.figures.common import (
+    PathLike,
+    accuracy_panel,
+    check_lengths,
+    load_metrics,
+    new_figure,
+    panel_letter,
+    save_figure,
+    tag_panel,
+)
 from grokglass.figures.style import figure_style
 
 EPOCH_LABEL = "epochs"
-PCA_TITLES = ("(a) active weights", "(b) components for 90% variance",
-              "(c) at memorisation", "(d) end of training")  # = before / after grokking when it groks
+PCA_TITLES = (
+    "(a) active weights",
+    "(b) components for 90% variance",
+    "(c) at memorisation",
+    "(d) end of training",
+)  # = before / after grokking when it groks
 
 
 def _milestones(frame: pd.DataFrame) -> tuple[int | None, int | None]:
     steps = frame["step"].to_numpy()
-    return (first_step(steps, frame["train_acc"].to_numpy(), 0.99),
-            first_step(steps, frame["test_acc"].to_numpy(), 0.99))
+    return (
+        first_step(steps, frame["train_acc"].to_numpy(), 0.99),
+        first_step(steps, frame["test_acc"].to_numpy(), 0.99),
+    )
 
 
-def ising_training(metrics_paths: Sequence[PathLike], titles: Sequence[str], out_prefix: PathLike,
-                   ncols: int | None = None, xmax: float | None = None) -> Figure:
+def ising_training(
+    metrics_paths: Sequence[PathLike],
+    titles: Sequence[str],
+    out_prefix: PathLike,
+    ncols: int | None = None,
+    xmax: float | None = None,
+) -> Figure:
     """Train/test accuracy vs epoch (log x), one panel per run, in rows of `ncols` panels."""
     n = check_lengths(metrics_paths=metrics_paths, titles=titles)
     ncols = min(n, 3) if ncols is None else max(1, min(int(ncols), n))
@@ -67,9 +86,13 @@ def ising_training(metrics_paths: Sequence[PathLike], titles: Sequence[str], out
             elif t_train is not None:
                 heading = "test never ≥ 0.99"
             ax.legend(loc="best", fontsize="small", title=heading, title_fontsize="small")
-            rows = pd.concat([pd.DataFrame({"series": s, "step": d["step"], "accuracy": d[c]})
-                              for s, c in (("train", "train_acc"), ("test", "test_acc"))],
-                             ignore_index=True)
+            rows = pd.concat(
+                [
+                    pd.DataFrame({"series": s, "step": d["step"], "accuracy": d[c]})
+                    for s, c in (("train", "train_acc"), ("test", "test_acc"))
+                ],
+                ignore_index=True,
+            )
             rows["t_train99"] = t_train
             rows["t_test99"] = t_test
             tables.append(tag_panel(rows, panel_letter(i), title))
@@ -88,15 +111,26 @@ def load_snapshots(path: PathLike) -> dict:
         weights = []
         for layer in range(n_weights):
             g = h5[f"weights/W{layer}"]
-            weights.append({"active_relative": g["active_relative"][()],
-                            "active_absolute": g["active_absolute"][()],
-                            "n_components": g["n_components"][()], "size": int(g.attrs["size"])})
+            weights.append(
+                {
+                    "active_relative": g["active_relative"][()],
+                    "active_absolute": g["active_absolute"][()],
+                    "n_components": g["n_components"][()],
+                    "size": int(g.attrs["size"]),
+                }
+            )
         coords = [h5[f"activations/h{layer}/coords"][()] for layer in range(n_hidden)]
         labels = h5["activations/labels"][()]
         metrics = {k: v[()] for k, v in h5["metrics"].items()} if "metrics" in h5 else {}
         run = h5.attrs.get("run", "{}")
-    return {"steps": steps, "weights": weights, "coords": coords, "labels": labels,
-            "metrics": metrics, "run": json.loads(run) if isinstance(run, str) else {}}
+    return {
+        "steps": steps,
+        "weights": weights,
+        "coords": coords,
+        "labels": labels,
+        "metrics": metrics,
+        "run": json.loads(run) if isinstance(run, str) else {},
+    }
 
 
 def _default_before(snap: dict) -> int:
@@ -114,9 +148,14 @@ def _snapshot_index(steps: np.ndarray, step: int) -> int:
     return int(np.argmin(np.abs(steps.astype(np.int64) - int(step))))
 
 
-def ising_pca(snapshot_path: PathLike, out_prefix: PathLike, before_step: int | None = None,
-              after_step: int | None = None, layer: int = -1,
-              titles: Sequence[str] = PCA_TITLES) -> Figure:
+def ising_pca(
+    snapshot_path: PathLike,
+    out_prefix: PathLike,
+    before_step: int | None = None,
+    after_step: int | None = None,
+    layer: int = -1,
+    titles: Sequence[str] = PCA_TITLES,
+) -> Figure:
     """Active weights and 90 %-variance components per layer vs step; activation PCA before/after."""
     snap = load_snapshots(snapshot_path)
     steps = snap["steps"]
@@ -130,21 +169,39 @@ def ising_pca(snapshot_path: PathLike, out_prefix: PathLike, before_step: int | 
         fig, axes = new_figure(2, 2, panel_width=4.2, panel_height=3.4)
         ax_a, ax_b, ax_c, ax_d = axes.ravel()
         tables = []
-        for letter, ax, title, key in (("a", ax_a, titles[0], "active_relative"),
-                                       ("b", ax_b, titles[1], "n_components")):
+        for letter, ax, title, key in (
+            ("a", ax_a, titles[0], "active_relative"),
+            ("b", ax_b, titles[1], "n_components"),
+        ):
             rows = []
             for i, w in enumerate(snap["weights"]):
                 raw = np.asarray(w[key], dtype=float)
                 value = raw / w["size"] if key == "active_relative" else raw
-                ax.plot(steps[positive], value[positive], lw=1.4, marker="o", ms=2.5,
-                        color=style.PALETTE[i % len(style.PALETTE)], label=f"W{i}")
-                rows.append(pd.DataFrame({"series": key, "layer": f"W{i}", "step": steps,
-                                          "value": value,
-                                          "count": raw if key == "active_relative" else np.nan}))
+                ax.plot(
+                    steps[positive],
+                    value[positive],
+                    lw=1.4,
+                    marker="o",
+                    ms=2.5,
+                    color=style.PALETTE[i % len(style.PALETTE)],
+                    label=f"W{i}",
+                )
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "series": key,
+                            "layer": f"W{i}",
+                            "step": steps,
+                            "value": value,
+                            "count": raw if key == "active_relative" else np.nan,
+                        }
+                    )
+                )
             ax.set_xscale("log")
             ax.set_xlabel(EPOCH_LABEL)
-            ax.set_ylabel("active fraction (|w| > 0.05 max|w|)" if key == "active_relative"
-                          else "components for 90% variance")
+            ax.set_ylabel(
+                "active fraction (|w| > 0.05 max|w|)" if key == "active_relative" else "components for 90% variance"
+            )
             ax.set_title(title)
             ax.legend(loc="best", fontsize="small")
             tables.append(tag_panel(pd.concat(rows, ignore_index=True), letter, title))
@@ -154,17 +211,36 @@ def ising_pca(snapshot_path: PathLike, out_prefix: PathLike, before_step: int | 
             xy = snap["coords"][hidden_index][index]
             for c in classes:
                 sel = labels == c
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, linewidths=0,
-                           color=style.PALETTE[int(c) % len(style.PALETTE)], label=f"class {c}",
-                           rasterized=True)
+                ax.scatter(
+                    xy[sel, 0],
+                    xy[sel, 1],
+                    s=4,
+                    alpha=0.6,
+                    linewidths=0,
+                    color=style.PALETTE[int(c) % len(style.PALETTE)],
+                    label=f"class {c}",
+                    rasterized=True,
+                )
             ax.set_xlabel("PC 1")
             ax.set_ylabel("PC 2")
             full_title = f"{title}\nlayer h{hidden_index}, epoch {int(steps[index]):,}"
             ax.set_title(full_title)
             ax.legend(loc="best", fontsize="small", markerscale=3)
-            tables.append(tag_panel(pd.DataFrame({"series": "activations", "layer": f"h{hidden_index}",
-                                                  "step": int(steps[index]), "pc1": xy[:, 0],
-                                                  "pc2": xy[:, 1], "label": labels}),
-                                    letter, full_title))
+            tables.append(
+                tag_panel(
+                    pd.DataFrame(
+                        {
+                            "series": "activations",
+                            "layer": f"h{hidden_index}",
+                            "step": int(steps[index]),
+                            "pc1": xy[:, 0],
+                            "pc2": xy[:, 1],
+                            "label": labels,
+                        }
+                    ),
+                    letter,
+                    full_title,
+                )
+            )
         save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
     return fig

@@ -13,7 +13,7 @@ n_train, t_mem, t_grok, tau, censored_at (last step of a run that never grokked)
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,13 +33,24 @@ def _square_law_panel(ax, table: pd.DataFrame, fit: dict) -> None:
         ax.scatter(ok["t_mem"], ok["t_grok"], s=18, label=optimizer, alpha=0.8)
     censored = table[table["t_mem"].notna() & table["t_grok"].isna()]
     if len(censored):
-        ax.scatter(censored["t_mem"], censored["censored_at"], s=24, marker="^", facecolors="none",
-                   edgecolors="grey", label="censored: t_grok > last step")
+        ax.scatter(
+            censored["t_mem"],
+            censored["censored_at"],
+            s=24,
+            marker="^",
+            facecolors="none",
+            edgecolors="grey",
+            label="censored: t_grok > last step",
+        )
     ok = table.dropna(subset=["t_mem", "t_grok"])
     if len(ok) and not math.isnan(fit["slope"]):
         xs = np.geomspace(ok["t_mem"].min(), ok["t_mem"].max(), 50)
-        ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["slope"], color="black",
-                label=f"fit: slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]")
+        ax.plot(
+            xs,
+            np.exp(fit["intercept"]) * xs ** fit["slope"],
+            color="black",
+            label=f"fit: slope {fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]",
+        )
         anchor = np.exp(np.median(np.log(ok["t_grok"]) - 2 * np.log(ok["t_mem"])))
         ax.plot(xs, anchor * xs**2, color="grey", linestyle="--", label="Kozyrev: slope 2")
     if not len(ok) and not len(censored):  # nothing memorised: no point to place on log axes
@@ -67,15 +78,19 @@ def _size_law_panel(ax, table: pd.DataFrame, fits: dict) -> None:
     for column, law, marker in (("t_grok", fits["size_law_t_grok"], "o"), ("tau", fits["size_law_tau"], "s")):
         ok = table.dropna(subset=[column])
         ok = ok[ok[column] > 0]
-        ax.scatter(ok["n_train"], np.log(ok[column].astype(float)), s=18, marker=marker, alpha=0.7,
-                   label=f"ln {column}")
+        ax.scatter(
+            ok["n_train"], np.log(ok[column].astype(float)), s=18, marker=marker, alpha=0.7, label=f"ln {column}"
+        )
         if len(ok) >= 3 and law["preferred"] != "undetermined":
             n = np.linspace(ok["n_train"].min(), ok["n_train"].max(), 50)
             e, p = law["exponential"], law["power"]
-            ax.plot(n, e["intercept"] + e["slope"] * n, linestyle="-",
-                    label=f"{column}: exp fit, AIC {e['aic']:.1f}")
-            ax.plot(n, p["intercept"] + p["slope"] * np.log(n), linestyle=":",
-                    label=f"{column}: power fit, AIC {p['aic']:.1f}")
+            ax.plot(n, e["intercept"] + e["slope"] * n, linestyle="-", label=f"{column}: exp fit, AIC {e['aic']:.1f}")
+            ax.plot(
+                n,
+                p["intercept"] + p["slope"] * np.log(n),
+                linestyle=":",
+                label=f"{column}: power fit, AIC {p['aic']:.1f}",
+            )
     ax.set_xlabel("training-set size n_train")
     ax.set_ylabel("ln(steps)")
     ax.set_title(TITLES[1])

@@ -40,21 +40,47 @@ One CSV row per landscape, columns:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from grokglass.figures.common import (ACCURACY_WINDOW, Landscape, PathLike, bin_index,
-                                      check_lengths, column_means, load_landscape, load_metrics,
-                                      max_entropy_curve, write_csv)
+from grokglass.figures.common import (
+    ACCURACY_WINDOW,
+    Landscape,
+    PathLike,
+    bin_index,
+    check_lengths,
+    column_means,
+    load_landscape,
+    load_metrics,
+    max_entropy_curve,
+    write_csv,
+)
 
 MEMORISATION_ACC = 0.99
 SUMMARY_COLUMNS = (
-    "name", "landscape", "metrics", "memorised", "mem_step", "x_mem", "n_columns",
-    "region_x_lo", "region_x_hi", "advantage_mean", "advantage_max", "advantage_max_x",
-    "barrier_max_depth", "barrier_x", "barrier_gap_columns", "continuity_max_jump",
-    "continuity_x", "continuity_pairs", "noise_mean_abs_dS", "epochs_per_walker", "walkers",
+    "name",
+    "landscape",
+    "metrics",
+    "memorised",
+    "mem_step",
+    "x_mem",
+    "n_columns",
+    "region_x_lo",
+    "region_x_hi",
+    "advantage_mean",
+    "advantage_max",
+    "advantage_max_x",
+    "barrier_max_depth",
+    "barrier_x",
+    "barrier_gap_columns",
+    "continuity_max_jump",
+    "continuity_x",
+    "continuity_pairs",
+    "noise_mean_abs_dS",
+    "epochs_per_walker",
+    "walkers",
 )
 
 
@@ -71,7 +97,7 @@ def barrier_depth(column: np.ndarray, j_a: int, j_b: int) -> tuple[float, bool]:
     """Depth of the deepest interior minimum of S between bins j_a and j_b, and whether
     the range has unvisited (NaN) bins. The reference is the lower visited endpoint."""
     lo, hi = sorted((int(j_a), int(j_b)))
-    segment = column[lo:hi + 1]
+    segment = column[lo : hi + 1]
     finite = np.isfinite(segment)
     has_gap = bool((~finite).any())
     values = segment[finite]
@@ -81,8 +107,7 @@ def barrier_depth(column: np.ndarray, j_a: int, j_b: int) -> tuple[float, bool]:
     return float(max(0.0, reference - values[1:-1].min())), has_gap
 
 
-def summarise(landscape: Landscape, metrics: pd.DataFrame,
-              threshold: float = MEMORISATION_ACC) -> dict:
+def summarise(landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> dict:
     """The derived quantities (see the module docstring) of one landscape and AdamW run."""
     xe, ye, entropy = landscape.x_edges, landscape.y_edges, landscape.entropy
     xc, yc = landscape.x_centres, landscape.y_centres
@@ -114,12 +139,15 @@ def summarise(landscape: Landscape, metrics: pd.DataFrame,
     if len(idx):
         delta = ystar[idx] - adamw[idx]
         best = int(np.argmax(delta))
-        out.update(region_x_lo=float(xe[idx[0]]), region_x_hi=float(xe[idx[-1] + 1]),
-                   advantage_mean=float(delta.mean()), advantage_max=float(delta[best]),
-                   advantage_max_x=float(xc[idx[best]]))
+        out.update(
+            region_x_lo=float(xe[idx[0]]),
+            region_x_hi=float(xe[idx[-1] + 1]),
+            advantage_mean=float(delta.mean()),
+            advantage_max=float(delta[best]),
+            advantage_max_x=float(xc[idx[best]]),
+        )
     else:
-        out.update(region_x_lo=nan, region_x_hi=nan, advantage_mean=nan, advantage_max=nan,
-                   advantage_max_x=nan)
+        out.update(region_x_lo=nan, region_x_hi=nan, advantage_mean=nan, advantage_max=nan, advantage_max_x=nan)
 
     # (ii) barrier between the AdamW accuracy and y* in each column
     depth_max, depth_x, gaps = (0.0 if len(idx) else nan), nan, 0
@@ -138,8 +166,9 @@ def summarise(landscape: Landscape, metrics: pd.DataFrame,
     if len(pairs):
         jumps = np.abs(ystar[pairs + 1] - ystar[pairs])
         k = int(np.argmax(jumps))
-        out.update(continuity_max_jump=float(jumps[k]), continuity_x=float(xe[pairs[k] + 1]),
-                   continuity_pairs=int(len(pairs)))
+        out.update(
+            continuity_max_jump=float(jumps[k]), continuity_x=float(xe[pairs[k] + 1]), continuity_pairs=int(len(pairs))
+        )
     else:
         out.update(continuity_max_jump=nan, continuity_x=nan, continuity_pairs=0)
 
@@ -155,8 +184,9 @@ def summarise(landscape: Landscape, metrics: pd.DataFrame,
     return out
 
 
-def landscape_summary(landscape_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike],
-                      names: Sequence[str], out_csv: PathLike) -> pd.DataFrame:
+def landscape_summary(
+    landscape_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike], names: Sequence[str], out_csv: PathLike
+) -> pd.DataFrame:
     """Write one row of derived quantities per landscape to `out_csv`; return the table."""
     check_lengths(landscape_paths=landscape_paths, metrics_paths=metrics_paths, names=names)
     rows = []

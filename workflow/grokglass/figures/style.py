@@ -10,7 +10,7 @@ whatever backend the caller has selected.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import matplotlib
 import seaborn as sns
@@ -39,13 +39,15 @@ def style_rc() -> dict:
     rc = {}
     rc.update(sns.axes_style("ticks"))
     rc.update(sns.plotting_context("paper", font_scale=1.1))
-    rc.update({
-        "axes.prop_cycle": cycler(color=PALETTE),
-        "image.cmap": ENTROPY_CMAP,
-        "legend.frameon": False,
-        "savefig.dpi": PNG_DPI,
-        "pdf.fonttype": 42,  # embed TrueType: text stays editable/searchable
-    })
+    rc.update(
+        {
+            "axes.prop_cycle": cycler(color=PALETTE),
+            "image.cmap": ENTROPY_CMAP,
+            "legend.frameon": False,
+            "savefig.dpi": PNG_DPI,
+            "pdf.fonttype": 42,  # embed TrueType: text stays editable/searchable
+        }
+    )
     return rc
 
 

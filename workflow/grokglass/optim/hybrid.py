@@ -39,9 +39,17 @@ def hybrid_alpha(step: int, horizon: int, form: str = "parabola") -> float:
 
 
 class WanDAdamWHybrid(torch.optim.Optimizer):
-    def __init__(self, params, horizon: int, lr: float = 3e-3, weight_decay: float = 1.0,
-                 betas: tuple[float, float] = (0.9, 0.98), eps: float = 1e-8,
-                 alpha_form: str = "parabola", **wand_kwargs):
+    def __init__(
+        self,
+        params,
+        horizon: int,
+        lr: float = 3e-3,
+        weight_decay: float = 1.0,
+        betas: tuple[float, float] = (0.9, 0.98),
+        eps: float = 1e-8,
+        alpha_form: str = "parabola",
+        **wand_kwargs,
+    ):
         params = list(params)
         super().__init__(params, {})
         self.wand = WanD(params, lr=lr, **wand_kwargs)
@@ -74,8 +82,13 @@ class WanDAdamWHybrid(torch.optim.Optimizer):
         return x
 
     def state_dict(self):
-        return {"wand": self.wand.state_dict(), "adamw": self.adamw.state_dict(),
-                "steps_taken": self.steps_taken, "horizon": self.horizon, "alpha_form": self.alpha_form}
+        return {
+            "wand": self.wand.state_dict(),
+            "adamw": self.adamw.state_dict(),
+            "steps_taken": self.steps_taken,
+            "horizon": self.horizon,
+            "alpha_form": self.alpha_form,
+        }
 
     def load_state_dict(self, state_dict):
         self.wand.load_state_dict(state_dict["wand"])

@@ -14,11 +14,11 @@ import torch
 
 
 class SGLD(torch.optim.Optimizer):
-    def __init__(self, params, lr: float = 1e-3, temperature: float = 1e-6,
-                 weight_decay: float = 0.0, seed: int = 0):
+    def __init__(self, params, lr: float = 1e-3, temperature: float = 1e-6, weight_decay: float = 0.0, seed: int = 0):
         if lr <= 0 or temperature < 0 or weight_decay < 0:
-            raise ValueError(f"need lr > 0, temperature >= 0, weight_decay >= 0 "
-                             f"(got {lr}, {temperature}, {weight_decay})")
+            raise ValueError(
+                f"need lr > 0, temperature >= 0, weight_decay >= 0 (got {lr}, {temperature}, {weight_decay})"
+            )
         super().__init__(params, dict(lr=lr, temperature=temperature, weight_decay=weight_decay))
         device = self.param_groups[0]["params"][0].device
         self.generator = torch.Generator(device=device).manual_seed(int(seed))
@@ -37,8 +37,10 @@ class SGLD(torch.optim.Optimizer):
                     continue
                 p.add_(p.grad + wd * p, alpha=-lr)
                 if noise_scale > 0:
-                    p.add_(torch.randn(p.shape, generator=self.generator, device=p.device,
-                                       dtype=p.dtype), alpha=noise_scale)
+                    p.add_(
+                        torch.randn(p.shape, generator=self.generator, device=p.device, dtype=p.dtype),
+                        alpha=noise_scale,
+                    )
         return loss
 
     def state_dict(self):

@@ -22,21 +22,37 @@ from grokglass.wlmd.grid import EntropyGrid, GridSpec, wang_landau_factor
 class WanD(torch.optim.Optimizer):
     """The closure must zero the grads, compute x = ln L_train, call x.backward(), return x."""
 
-    def __init__(self, params, lr: float = 3e-3, kT: float = 0.5, friction: float = 0.5,
-                 bias_start: float = -8.0, bias_strength: float = 3000.0,
-                 wl_factor: float = 20.0, t_rise: float = 1000.0, t_drop: float = 1000.0,
-                 grid_range: tuple[float, float] = (-20.0, 20.0), bin_width: float = 0.02,
-                 gaussian_sigma_bins: float = 15.0, gaussian_cutoff_sigmas: float = 4.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        params,
+        lr: float = 3e-3,
+        kT: float = 0.5,
+        friction: float = 0.5,
+        bias_start: float = -8.0,
+        bias_strength: float = 3000.0,
+        wl_factor: float = 20.0,
+        t_rise: float = 1000.0,
+        t_drop: float = 1000.0,
+        grid_range: tuple[float, float] = (-20.0, 20.0),
+        bin_width: float = 0.02,
+        gaussian_sigma_bins: float = 15.0,
+        gaussian_cutoff_sigmas: float = 4.0,
+        seed: int = 0,
+    ):
         if lr <= 0 or kT < 0 or not 0 < friction < 2:
             raise ValueError(f"need lr > 0, kT >= 0 and 0 < friction < 2 (got {lr}, {kT}, {friction})")
         defaults = dict(lr=lr, kT=kT, friction=friction)
         super().__init__(params, defaults)
         device = self.param_groups[0]["params"][0].device
-        self.spec = GridSpec(lows=(grid_range[0],), highs=(grid_range[1],), bin_width=bin_width,
-                             bias_strength=bias_strength, bias_start=bias_start,
-                             gaussian_sigma_bins=gaussian_sigma_bins,
-                             gaussian_cutoff_sigmas=gaussian_cutoff_sigmas)
+        self.spec = GridSpec(
+            lows=(grid_range[0],),
+            highs=(grid_range[1],),
+            bin_width=bin_width,
+            bias_strength=bias_strength,
+            bias_start=bias_start,
+            gaussian_sigma_bins=gaussian_sigma_bins,
+            gaussian_cutoff_sigmas=gaussian_cutoff_sigmas,
+        )
         self.grid = EntropyGrid(self.spec, n_walkers=1, device=device)
         self.schedule = dict(factor=wl_factor, t_rise=t_rise, t_drop=t_drop)
         self.generator = torch.Generator(device=device).manual_seed(int(seed))
@@ -44,7 +60,8 @@ class WanD(torch.optim.Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p]["velocity"] = math.sqrt(group["kT"]) * torch.randn(
-                    p.shape, generator=self.generator, device=p.device, dtype=p.dtype)
+                    p.shape, generator=self.generator, device=p.device, dtype=p.dtype
+                )
 
     @torch.no_grad()
     def displacement(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -63,8 +80,9 @@ class WanD(torch.optim.Optimizer):
                 v = self.state[p]["velocity"]
                 if p.grad is not None:
                     v.add_(p.grad * (-slope * dt).to(p.dtype))
-                v.mul_(1.0 - c_f).add_(torch.randn(p.shape, generator=self.generator, device=p.device,
-                                                   dtype=p.dtype), alpha=-noise_scale)
+                v.mul_(1.0 - c_f).add_(
+                    torch.randn(p.shape, generator=self.generator, device=p.device, dtype=p.dtype), alpha=-noise_scale
+                )
                 steps.append(v * dt)
         amount = wang_landau_factor(float(self.epoch), **self.schedule)
         if amount > 0:
@@ -82,10 +100,14 @@ class WanD(torch.optim.Optimizer):
 
     def state_dict(self):
         state = super().state_dict()
-        state["wand"] = {"entropy": self.grid.entropy.detach().cpu().clone(),
-                         "histogram": self.grid.histogram.detach().cpu().clone(),
-                         "epoch": self.epoch, "generator": self.generator.get_state(),
-                         "grid": self.spec.to_dict(), "schedule": dict(self.schedule)}
+        state["wand"] = {
+            "entropy": self.grid.entropy.detach().cpu().clone(),
+            "histogram": self.grid.histogram.detach().cpu().clone(),
+            "epoch": self.epoch,
+            "generator": self.generator.get_state(),
+            "grid": self.spec.to_dict(),
+            "schedule": dict(self.schedule),
+        }
         return state
 
     def load_state_dict(self, state_dict):

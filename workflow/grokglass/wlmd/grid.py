@@ -9,63 +9,17 @@ sampler never has to synchronise with the host to read a gradient or deposit.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 
+from grokglass.wlmd.settings import GridSpec
 
-@dataclass(frozen=True)
-class GridSpec:
-    """A regular grid of equal-width bins over a box, plus the entropy bias."""
-
-    lows: tuple[float, ...]
-    highs: tuple[float, ...]
-    bin_width: float = 0.02
-    bias_strength: float = 3000.0  # B of S_bias(x) = B (x - L0)^2 for x > L0
-    bias_start: float = 0.0  # L0
-    gaussian_sigma_bins: float = 15.0
-    gaussian_cutoff_sigmas: float = 4.0
-
-    def __post_init__(self):
-        if len(self.lows) != len(self.highs) or len(self.lows) not in (1, 2):
-            raise ValueError(f"grid needs 1 or 2 axes with a low and a high each, got {self.lows}, {self.highs}")
-        if self.bin_width <= 0:
-            raise ValueError(f"bin_width must be > 0, got {self.bin_width}")
-        for lo, hi in zip(self.lows, self.highs):
-            if not hi > lo:
-                raise ValueError(f"grid axis [{lo}, {hi}] is empty")
-
-    @property
-    def ndim(self) -> int:
-        return len(self.lows)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(int(round((hi - lo) / self.bin_width)) for lo, hi in zip(self.lows, self.highs))
-
-    def edges(self, axis: int) -> torch.Tensor:
-        n = self.shape[axis]
-        return self.lows[axis] + self.bin_width * torch.arange(n + 1, dtype=torch.float64)
-
-    def centres(self, axis: int) -> torch.Tensor:
-        edges = self.edges(axis)
-        return 0.5 * (edges[1:] + edges[:-1])
-
-    def patch_radius(self) -> int:
-        return int(math.ceil(self.gaussian_cutoff_sigmas * self.gaussian_sigma_bins))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "GridSpec":
-        data = dict(data)
-        data["lows"], data["highs"] = tuple(data["lows"]), tuple(data["highs"])
-        return cls(**data)
+__all__ = ["EntropyGrid", "GridSpec", "wang_landau_factor"]
 
 
-def wang_landau_factor(epoch: torch.Tensor | float, factor: float, t_rise: float,
-                       t_drop: float) -> torch.Tensor | float:
+def wang_landau_factor(
+    epoch: torch.Tensor | float, factor: float, t_rise: float, t_drop: float
+) -> torch.Tensor | float:
     """f(t): linear rise to F over t_rise, plateau until t_drop, then F t_drop / t.
 
     The paper's Eq. 3, F min(t/t_WL, t_WL/t), is the case t_rise = t_drop = t_WL.
@@ -75,8 +29,7 @@ def wang_landau_factor(epoch: torch.Tensor | float, factor: float, t_rise: float
         raise ValueError(f"need 0 < t_rise <= t_drop, got t_rise={t_rise}, t_drop={t_drop}")
     if isinstance(epoch, torch.Tensor):
         t = epoch.double()
-        return factor * torch.where(t < t_rise, t / t_rise,
-                                    torch.where(t < t_drop, torch.ones_like(t), t_drop / t))
+        return factor * torch.where(t < t_rise, t / t_rise, torch.where(t < t_drop, torch.ones_like(t), t_drop / t))
     if epoch < t_rise:
         return factor * epoch / t_rise
     return factor if epoch < t_drop else factor * t_drop / epoch
@@ -101,9 +54,9 @@ class EntropyGrid:
     # ----- construction -------------------------------------------------------------
     def _bias_array(self) -> torch.Tensor:
         x = self.spec.centres(0)
-        bias_x = torch.where(x > self.spec.bias_start,
-                             self.spec.bias_strength * (x - self.spec.bias_start) ** 2,
-                             torch.zeros_like(x))
+        bias_x = torch.where(
+            x > self.spec.bias_start, self.spec.bias_strength * (x - self.spec.bias_start) ** 2, torch.zeros_like(x)
+        )
         if self.spec.ndim == 1:
             return bias_x
         return bias_x[:, None].expand(*self.spec.shape).clone()
@@ -122,15 +75,18 @@ class EntropyGrid:
         """(lows, shape) as tensors on `device`, cached (keyed by e.g. 'cuda:0')."""
         key = str(device)
         if key not in self._constant_cache:
-            self._constant_cache[key] = (torch.tensor(self.spec.lows, dtype=torch.float64, device=device),
-                                         torch.tensor(self.spec.shape, device=device))
+            self._constant_cache[key] = (
+                torch.tensor(self.spec.lows, dtype=torch.float64, device=device),
+                torch.tensor(self.spec.shape, device=device),
+            )
         return self._constant_cache[key]
 
     # ----- state ----------------------------------------------------------------------
     def load_learned(self, learned: torch.Tensor) -> None:
         """Set S = S_bias + learned, `learned` broadcastable to (K, *shape) (e.g. a merged map)."""
-        self.entropy = (self.bias + learned.to(self.device, torch.float64)).expand(
-            self.n_walkers, *self.spec.shape).clone()
+        self.entropy = (
+            (self.bias + learned.to(self.device, torch.float64)).expand(self.n_walkers, *self.spec.shape).clone()
+        )
 
     def learned(self) -> torch.Tensor:
         """S - S_bias per walker: what the sampler has deposited."""
@@ -174,8 +130,11 @@ class EntropyGrid:
         else:
             flat.scatter_add_(1, flat_index, values)
         hist = self.histogram.view(self.n_walkers, -1)
-        hist.scatter_add_(1, (bins * self._strides).sum(1, keepdim=True),
-                          torch.ones(self.n_walkers, 1, dtype=hist.dtype, device=hist.device))
+        hist.scatter_add_(
+            1,
+            (bins * self._strides).sum(1, keepdim=True),
+            torch.ones(self.n_walkers, 1, dtype=hist.dtype, device=hist.device),
+        )
 
 
 def _strides(shape: tuple[int, ...]) -> list[int]:

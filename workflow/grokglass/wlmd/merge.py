@@ -46,12 +46,18 @@ import h5py
 import numpy as np
 
 from grokglass.io import atomic_path, get_attr_json, provenance, set_attrs
-from grokglass.wlmd.segment import (add_spec_arguments, check_spec, grid_spec, load_spec, plain_spec,
-                                    sampler_settings, spec_difference, y_scale)
+from grokglass.specs import LandscapeSpec
+from grokglass.wlmd.segment import add_spec_arguments, load_spec
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
-CONVERGENCE_COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness",
-                       "visited_entropy_range")
+CONVERGENCE_COLUMNS = (
+    "segment",
+    "epochs_per_walker",
+    "mean_abs_dS",
+    "maxent_shift_bins",
+    "flatness",
+    "visited_entropy_range",
+)
 
 
 class MergeError(ValueError):
@@ -99,8 +105,13 @@ def max_entropy_curve(entropy: np.ndarray, y_centres: np.ndarray) -> np.ndarray:
 
 
 # ----- convergence (spec 5.11) --------------------------------------------------------------------
-def convergence_row(mean_entropy: np.ndarray, visited: np.ndarray, histogram: np.ndarray,
-                    previous_entropy: np.ndarray | None, previous_visited: np.ndarray | None) -> dict:
+def convergence_row(
+    mean_entropy: np.ndarray,
+    visited: np.ndarray,
+    histogram: np.ndarray,
+    previous_entropy: np.ndarray | None,
+    previous_visited: np.ndarray | None,
+) -> dict:
     """Figures of merit of this segment's landscape against the previous segment's.
 
     mean_abs_dS: mean |S_new - S_old| over bins visited in both, each map shifted by
@@ -111,9 +122,12 @@ def convergence_row(mean_entropy: np.ndarray, visited: np.ndarray, histogram: np
     """
     row = {"mean_abs_dS": np.nan, "maxent_shift_bins": np.nan}
     visited_this_segment = histogram > 0
-    row["flatness"] = (float(histogram[visited_this_segment].min() / histogram[visited_this_segment].mean())
-                       if visited_this_segment.any() else np.nan)
-    row["visited_entropy_range"] = (float(np.ptp(mean_entropy[visited])) if visited.any() else np.nan)
+    row["flatness"] = (
+        float(histogram[visited_this_segment].min() / histogram[visited_this_segment].mean())
+        if visited_this_segment.any()
+        else np.nan
+    )
+    row["visited_entropy_range"] = float(np.ptp(mean_entropy[visited])) if visited.any() else np.nan
     if previous_entropy is None:
         return row
     common = visited & previous_visited
@@ -121,8 +135,10 @@ def convergence_row(mean_entropy: np.ndarray, visited: np.ndarray, histogram: np
         new = mean_entropy[common] - mean_entropy[common].min()
         old = previous_entropy[common] - previous_entropy[common].min()
         row["mean_abs_dS"] = float(np.abs(new - old).mean())
-    shift = np.abs(max_entropy_index(shifted_entropy(mean_entropy, visited))
-                   - max_entropy_index(shifted_entropy(previous_entropy, previous_visited)))
+    shift = np.abs(
+        max_entropy_index(shifted_entropy(mean_entropy, visited))
+        - max_entropy_index(shifted_entropy(previous_entropy, previous_visited))
+    )
     if np.isfinite(shift).any():
         row["maxent_shift_bins"] = float(np.nanmedian(shift))
     return row
@@ -139,23 +155,25 @@ def _first_difference(a: dict, b: dict) -> str | None:
 def _check_same(path, what: str, found: dict, expected: dict) -> None:
     key = _first_difference(found, expected)
     if key is not None:
-        raise MergeError(f"{path}: {what} differs in key {key!r}: file has {found.get(key)!r}, "
-                         f"the landscape spec gives {expected.get(key)!r}")
+        raise MergeError(
+            f"{path}: {what} differs in key {key!r}: file has {found.get(key)!r}, "
+            f"the landscape spec gives {expected.get(key)!r}"
+        )
 
 
-def _check_settings(path, h5: h5py.File, spec: dict) -> None:
+def _check_settings(path, h5: h5py.File, spec: LandscapeSpec) -> None:
     """A file must have been made on the landscape's grid with its sampler settings."""
-    _check_same(path, "grid spec", get_attr_json(h5, "grid"), grid_spec(spec).to_dict())
-    _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), sampler_settings(spec).to_dict())
+    _check_same(path, "grid spec", get_attr_json(h5, "grid"), spec.grid.to_dict())
+    _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), spec.sampler.to_dict())
 
 
-def _read_group_file(path, spec: dict, segment: int) -> dict:
+def _read_group_file(path, spec: LandscapeSpec, segment: int) -> dict:
     with h5py.File(path, "r") as h5:
         _check_settings(path, h5, spec)
         file_segment = int(h5.attrs["segment"])
         if file_segment != segment:
             raise MergeError(f"{path}: entropy file is of segment {file_segment}, merging segment {segment}")
-        key = spec_difference(get_attr_json(h5, "spec"), spec)
+        key = spec.identity_difference(get_attr_json(h5, "spec"))
         if key is not None:
             raise MergeError(f"{path}: made with a different landscape spec (key {key!r})")
         return {
@@ -177,16 +195,19 @@ def _check_walker_sets(groups: list[dict], walkers: int) -> None:
     missing = sorted(set(range(walkers)) - set(owner))
     extra = sorted(set(owner) - set(range(walkers)))
     if missing or extra:
-        raise MergeError(f"walker sets disagree with the spec's {walkers} walkers: missing {missing}, "
-                         f"unexpected {extra} (inputs: {[g['path'] for g in groups]})")
+        raise MergeError(
+            f"walker sets disagree with the spec's {walkers} walkers: missing {missing}, "
+            f"unexpected {extra} (inputs: {[g['path'] for g in groups]})"
+        )
 
 
-def _read_previous(path, spec: dict, segment: int) -> dict:
+def _read_previous(path, spec: LandscapeSpec, segment: int) -> dict:
     with h5py.File(path, "r") as h5:
         _check_settings(path, h5, spec)
         if int(h5.attrs["segment"]) != segment - 1:
-            raise MergeError(f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, "
-                             f"expected {segment - 1}")
+            raise MergeError(
+                f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, expected {segment - 1}"
+            )
         return {
             "mean_entropy": h5["mean_entropy"][()],
             "cumulative_histogram": h5["cumulative_histogram"][()],
@@ -195,14 +216,20 @@ def _read_previous(path, spec: dict, segment: int) -> dict:
 
 
 # ----- the merge ----------------------------------------------------------------------------------
-def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=None, out_merged=None,
-                  out_landscape=None, log=print) -> dict:
+def merge_segment(
+    spec: LandscapeSpec | dict,
+    segment: int,
+    entropy_paths: list,
+    prev_merged=None,
+    out_merged=None,
+    out_landscape=None,
+    log=print,
+) -> dict:
     """Merge the groups' entropy files of `segment`; write merged.h5 (and landscape.h5).
 
     Returns the convergence row of this segment.
     """
-    spec = plain_spec(spec)
-    check_spec(spec)
+    spec = LandscapeSpec.from_dict(spec)
     if out_merged is None:
         raise ValueError("out_merged is required")
     if segment > 0 and prev_merged is None:
@@ -211,9 +238,9 @@ def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=Non
         raise MergeError("segment 0 has no previous merged file")
     if not entropy_paths:
         raise MergeError("no entropy files to merge")
-    grid = grid_spec(spec)
+    grid = spec.grid
     groups = [_read_group_file(path, spec, segment) for path in entropy_paths]
-    _check_walker_sets(groups, int(spec["walkers"]))
+    _check_walker_sets(groups, spec.walkers)
 
     walker_ids = np.concatenate([g["walker_ids"] for g in groups])
     order = np.argsort(walker_ids)
@@ -224,23 +251,35 @@ def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=Non
     previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
     cumulative = histogram + (previous["cumulative_histogram"] if previous else 0.0)
     visited = visited_mask(mean_entropy, cumulative)
-    previous_visited = (visited_mask(previous["mean_entropy"], previous["cumulative_histogram"])
-                        if previous else None)
-    epochs_per_walker = (segment + 1) * int(spec["epochs_per_segment"])
-    row = convergence_row(mean_entropy, visited, histogram,
-                          previous["mean_entropy"] if previous else None, previous_visited)
+    previous_visited = visited_mask(previous["mean_entropy"], previous["cumulative_histogram"]) if previous else None
+    epochs_per_walker = (segment + 1) * spec.epochs_per_segment
+    row = convergence_row(
+        mean_entropy, visited, histogram, previous["mean_entropy"] if previous else None, previous_visited
+    )
     row.update(segment=segment, epochs_per_walker=epochs_per_walker)
-    convergence = {name: np.append(previous["convergence"][name] if previous else np.array([]), row[name])
-                   for name in CONVERGENCE_COLUMNS}
+    convergence = {
+        name: np.append(previous["convergence"][name] if previous else np.array([]), row[name])
+        for name in CONVERGENCE_COLUMNS
+    }
     for name in ("segment", "epochs_per_walker"):
         convergence[name] = convergence[name].astype(np.int64)
 
-    settings = sampler_settings(spec)
     sampling_device = str(groups[0]["device"])
-    attrs = {"segment": segment, "epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
-             "grid": grid.to_dict(), "sampler": settings.to_dict(), "spec": spec}
-    attrs.update(provenance(sampling_device=sampling_device, inputs=[g["path"] for g in groups],
-                            prev_merged=str(prev_merged) if prev_merged else None))
+    attrs = {
+        "segment": segment,
+        "epochs_per_walker": epochs_per_walker,
+        "walkers": spec.walkers,
+        "grid": grid.to_dict(),
+        "sampler": spec.sampler.to_dict(),
+        "spec": spec.to_dict(),
+    }
+    attrs.update(
+        provenance(
+            sampling_device=sampling_device,
+            inputs=[g["path"] for g in groups],
+            prev_merged=str(prev_merged) if prev_merged else None,
+        )
+    )
     x_edges, y_edges = grid.edges(0).numpy(), grid.edges(1).numpy()
 
     with atomic_path(out_merged) as tmp, h5py.File(tmp, "w") as h5:
@@ -253,22 +292,22 @@ def merge_segment(spec: dict, segment: int, entropy_paths: list, prev_merged=Non
         h5.create_dataset("y_edges", data=y_edges)
         _write_convergence(h5, convergence)
         set_attrs(h5, attrs)
-    log(f"wlmd merge {spec.get('name', '?')}: segment {segment}, {len(walker_ids)} walkers, "
+    log(
+        f"wlmd merge {spec.name}: segment {segment}, {len(walker_ids)} walkers, "
         f"{epochs_per_walker} epochs/walker, visited bins {int(visited.sum())}, "
         f"mean |dS| {row['mean_abs_dS']:.4g}, max-entropy shift {row['maxent_shift_bins']:.3g} bins, "
-        f"flatness {row['flatness']:.3g}")
+        f"flatness {row['flatness']:.3g}"
+    )
 
     if out_landscape is not None:
         write_landscape(spec, out_merged, out_landscape, log=log)
     return row
 
 
-def write_landscape(spec: dict, merged_path, out_landscape, log=print) -> None:
+def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=print) -> None:
     """The final landscape.h5 (module docstring) from a segment's merged.h5."""
-    spec = plain_spec(spec)
-    check_spec(spec)
-    grid = grid_spec(spec)
-    settings = sampler_settings(spec)
+    spec = LandscapeSpec.from_dict(spec)
+    grid, settings = spec.grid, spec.sampler
     with h5py.File(merged_path, "r") as h5:
         _check_same(merged_path, "grid spec", get_attr_json(h5, "grid"), grid.to_dict())
         _check_same(merged_path, "sampler settings", get_attr_json(h5, "sampler"), settings.to_dict())
@@ -279,17 +318,26 @@ def write_landscape(spec: dict, merged_path, out_landscape, log=print) -> None:
         cumulative = h5["cumulative_histogram"][()]
         walker_entropy = h5["walker_entropy"][()]
         convergence = {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS}
-    if segment != int(spec["segments"]) - 1:
-        log(f"wlmd landscape {spec.get('name', '?')}: note: {merged_path} is segment {segment}, "
-            f"the landscape has {spec['segments']} segments (writing a partial landscape)")
-    scale = y_scale(spec)
+    if segment != spec.segments - 1:
+        log(
+            f"wlmd landscape {spec.name}: note: {merged_path} is segment {segment}, "
+            f"the landscape has {spec.segments} segments (writing a partial landscape)"
+        )
+    scale = spec.y_scale
     entropy = shifted_entropy(mean_entropy, visited_mask(mean_entropy, cumulative))
     y_edges = grid.edges(1).numpy() / scale
     y_centres = 0.5 * (y_edges[1:] + y_edges[:-1])
-    attrs = {"epochs_per_walker": epochs_per_walker, "walkers": int(spec["walkers"]),
-             "segments": segment + 1, "seed": int(spec["seed"]), "y_scale": scale,
-             "sampler": settings.to_dict(), "grid": grid.to_dict(), "spec": spec,
-             "axis_order": "entropy[i_x, j_y]: x = ln L_train, y = smoothed test accuracy"}
+    attrs = {
+        "epochs_per_walker": epochs_per_walker,
+        "walkers": spec.walkers,
+        "segments": segment + 1,
+        "seed": spec.seed,
+        "y_scale": scale,
+        "sampler": settings.to_dict(),
+        "grid": grid.to_dict(),
+        "spec": spec.to_dict(),
+        "axis_order": "entropy[i_x, j_y]: x = ln L_train, y = smoothed test accuracy",
+    }
     attrs.update(provenance(device=None, sampling_device=sampling_device, merged=str(merged_path)))
     with atomic_path(out_landscape) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("entropy", data=entropy)
@@ -300,8 +348,10 @@ def write_landscape(spec: dict, merged_path, out_landscape, log=print) -> None:
         h5.create_dataset("y_edges", data=y_edges)
         _write_convergence(h5, convergence)
         set_attrs(h5, attrs)
-    log(f"wlmd landscape {spec.get('name', '?')}: {epochs_per_walker} epochs/walker, "
-        f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}")
+    log(
+        f"wlmd landscape {spec.name}: {epochs_per_walker} epochs/walker, "
+        f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}"
+    )
 
 
 def _write_convergence(h5: h5py.File, convergence: dict) -> None:
@@ -340,6 +390,13 @@ class landscape_command:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec_json, args.spec_file)
-    merge_segment(spec, args.segment, [Path(p) for p in args.inputs], args.prev_merged, args.out,
-                  args.landscape, log=lambda line: print(line, flush=True))
+    merge_segment(
+        spec,
+        args.segment,
+        [Path(p) for p in args.inputs],
+        args.prev_merged,
+        args.out,
+        args.landscape,
+        log=lambda line: print(line, flush=True),
+    )
     return 0

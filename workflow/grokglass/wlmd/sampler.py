@@ -27,74 +27,21 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from grokglass.wlmd.grid import EntropyGrid, wang_landau_factor
-
-CONSTRAINTS = ("bounds", "shell", "none")
-SHARE_MODES = ("chunk", "every_step")
+from grokglass.wlmd.settings import CONSTRAINTS, SHARE_MODES, SamplerSettings  # noqa: F401 (re-exported)
 
 # purposes of the per-walker seeds derived from (base_seed, walker id)
 _SEED_INIT, _SEED_VELOCITY, _SEED_NOISE = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    """WLMD dynamics settings. Defaults are spec 5.13 ([R-C] numbers, [D] bounds)."""
-
-    dt: float = 2e-5
-    friction: float = 1e-4  # c_f, per epoch
-    kT: float = 1.0
-    wl_factor: float = 20.0  # F
-    t_rise: float = 3e5
-    t_drop: float = 2e6
-    constraint: str = "bounds"  # "bounds" | "shell" | "none"
-    bound_scale: float = 2.0  # b_k = bound_scale * sigma_init,k
-    shell_norm: float = 30.0
-    share: str = "chunk"  # "chunk": own S per walker; "every_step": one S shared by the group
-    log_every: int = 1000
-
-    def __post_init__(self):
-        if self.constraint not in CONSTRAINTS:
-            raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
-        if self.share not in SHARE_MODES:
-            raise ValueError(f"share must be one of {SHARE_MODES}, got {self.share!r}")
-        if not 0.0 <= self.friction <= 1.0:
-            raise ValueError(f"friction c_f must lie in [0, 1], got {self.friction}")
-        if self.dt <= 0 or self.kT < 0:
-            raise ValueError(f"need dt > 0 and kT >= 0, got dt={self.dt}, kT={self.kT}")
-        if self.t_rise <= 0 or self.t_drop < self.t_rise:
-            raise ValueError(f"need 0 < t_rise <= t_drop, got {self.t_rise}, {self.t_drop}")
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
-        if self.shell_norm <= 0 or self.bound_scale <= 0:
-            raise ValueError("shell_norm and bound_scale must be > 0")
-
-    @property
-    def noise_std(self) -> float:
-        """sigma_L = sqrt(c_f (2 - c_f) kT): keeps the stationary velocity variance at kT."""
-        return math.sqrt(self.friction * (2.0 - self.friction) * self.kT)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SamplerSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown sampler settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
-
-
 def walker_seed(base_seed: int, walker_id: int, purpose: int) -> int:
     """A 63-bit seed that depends only on (base_seed, walker id, purpose)."""
-    state = np.random.SeedSequence([int(base_seed), int(walker_id), int(purpose)]).generate_state(
-        2, dtype=np.uint32)
+    state = np.random.SeedSequence([int(base_seed), int(walker_id), int(purpose)]).generate_state(2, dtype=np.uint32)
     return (int(state[0]) << 31 | int(state[1]) >> 1) & ((1 << 63) - 1)
 
 
@@ -143,8 +90,9 @@ class ParamLayout:
 
     def per_element(self, values: dict[str, float], device, dtype=torch.float32, padding: float = 1.0) -> torch.Tensor:
         """A per-tensor scalar (e.g. a bound) expanded to the (row,) flat layout."""
-        parts = [torch.full((math.prod(shape),), float(values[name]), dtype=dtype)
-                 for name, shape in self.shapes.items()]
+        parts = [
+            torch.full((math.prod(shape),), float(values[name]), dtype=dtype) for name, shape in self.shapes.items()
+        ]
         parts.append(torch.full((self.row - self.numel,), padding, dtype=dtype))
         return torch.cat(parts).to(device)
 
@@ -159,11 +107,21 @@ class WalkerState:
     walkers); `walker_ids` are the global ids, which fix each walker's seeds.
     """
 
-    def __init__(self, layout: ParamLayout, params: torch.Tensor, velocity: torch.Tensor,
-                 generators: list[torch.Generator], epoch: int, walker_ids: list[int], base_seed: int):
+    def __init__(
+        self,
+        layout: ParamLayout,
+        params: torch.Tensor,
+        velocity: torch.Tensor,
+        generators: list[torch.Generator],
+        epoch: int,
+        walker_ids: list[int],
+        base_seed: int,
+    ):
         if params.shape != velocity.shape or params.shape != (len(walker_ids), layout.row):
-            raise ValueError(f"params {tuple(params.shape)} / velocity {tuple(velocity.shape)} do not "
-                             f"match {len(walker_ids)} walkers x {layout.row} (padded) parameters")
+            raise ValueError(
+                f"params {tuple(params.shape)} / velocity {tuple(velocity.shape)} do not "
+                f"match {len(walker_ids)} walkers x {layout.row} (padded) parameters"
+            )
         if len(generators) != len(walker_ids):
             raise ValueError(f"{len(generators)} generators for {len(walker_ids)} walkers")
         self.layout = layout
@@ -200,28 +158,38 @@ class WalkerState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, device: torch.device | str = "cpu") -> "WalkerState":
+    def from_dict(cls, data: dict, device: torch.device | str = "cpu") -> WalkerState:
         device = torch.device(device)
         if data.get("format") != "grokglass.wlmd.WalkerState/1":
             raise ValueError(f"not a saved WalkerState (format {data.get('format')!r})")
         if data["generator_device"] != device.type:
             # CPU and CUDA generators have different state formats and streams; continuing
             # on another device type would silently break the walker's reproducibility.
-            raise ValueError(f"walker state was saved with {data['generator_device']} generators and "
-                             f"cannot continue on {device.type}; run every segment of a landscape "
-                             "on the same device type")
+            raise ValueError(
+                f"walker state was saved with {data['generator_device']} generators and "
+                f"cannot continue on {device.type}; run every segment of a landscape "
+                "on the same device type"
+            )
         layout = ParamLayout({name: tuple(shape) for name, shape in data["param_shapes"].items()})
         generators = []
         for state in data["generator_states"]:
             generator = torch.Generator(device=device)
             generator.set_state(state)
             generators.append(generator)
-        return cls(layout, data["params"].to(device), data["velocity"].to(device), generators,
-                   data["epoch"], data["walker_ids"], data["base_seed"])
+        return cls(
+            layout,
+            data["params"].to(device),
+            data["velocity"].to(device),
+            generators,
+            data["epoch"],
+            data["walker_ids"],
+            data["base_seed"],
+        )
 
 
-def init_walkers(system, walker_ids: list[int], base_seed: int, settings: SamplerSettings,
-                 device: torch.device | str = "cpu") -> WalkerState:
+def init_walkers(
+    system, walker_ids: list[int], base_seed: int, settings: SamplerSettings, device: torch.device | str = "cpu"
+) -> WalkerState:
     """Fresh walkers: system init, moved onto the constraint, velocities N(0, kT).
 
     Parameters and initial velocities are drawn on the CPU (so they do not depend
@@ -236,8 +204,15 @@ def init_walkers(system, walker_ids: list[int], base_seed: int, settings: Sample
         draw = torch.randn(layout.numel, generator=velocity_generator) * math.sqrt(settings.kT)
         velocity.append(torch.nn.functional.pad(draw, (0, layout.row - layout.numel)))
         generators.append(torch.Generator(device=device).manual_seed(walker_seed(base_seed, walker, _SEED_NOISE)))
-    state = WalkerState(layout, torch.stack(params).to(device), torch.stack(velocity).to(device),
-                        generators, epoch=0, walker_ids=list(walker_ids), base_seed=base_seed)
+    state = WalkerState(
+        layout,
+        torch.stack(params).to(device),
+        torch.stack(velocity).to(device),
+        generators,
+        epoch=0,
+        walker_ids=list(walker_ids),
+        base_seed=base_seed,
+    )
     if settings.constraint == "bounds":
         bound = layout.per_element(system.bounds(settings.bound_scale), device)
         torch.minimum(state.params, bound, out=state.params)
@@ -281,7 +256,7 @@ def _coordinates(x: torch.Tensor, y: torch.Tensor, ndim: int) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _group_independent_threads(state: "WalkerState"):
+def _group_independent_threads(state: WalkerState):
     """Run a lone CPU walker single-threaded.
 
     A batched CPU matmul gives each walker's product to one thread, but a batch of
@@ -299,8 +274,14 @@ def _group_independent_threads(state: "WalkerState"):
             torch.set_num_threads(threads)
 
 
-def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerSettings, n_epochs: int,
-               log: Callable[[dict], None] | None = None) -> dict:
+def run_epochs(
+    system,
+    grid: EntropyGrid,
+    state: WalkerState,
+    settings: SamplerSettings,
+    n_epochs: int,
+    log: Callable[[dict], None] | None = None,
+) -> dict:
     """Advance all walkers by `n_epochs` epochs (module docstring), updating state and grid in place.
 
     log(record) is called every settings.log_every global epochs with host-side
@@ -311,8 +292,14 @@ def run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerS
         return _run_epochs(system, grid, state, settings, n_epochs, log)
 
 
-def _run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: SamplerSettings, n_epochs: int,
-                log: Callable[[dict], None] | None = None) -> dict:
+def _run_epochs(
+    system,
+    grid: EntropyGrid,
+    state: WalkerState,
+    settings: SamplerSettings,
+    n_epochs: int,
+    log: Callable[[dict], None] | None = None,
+) -> dict:
     if grid.n_walkers != state.n_walkers:
         raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
     device = state.device
@@ -322,8 +309,11 @@ def _run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: Sampler
     noise_std = settings.noise_std
     noise = torch.zeros_like(velocity)  # the padding columns stay 0
     n_real = state.layout.numel
-    bound = (state.layout.per_element(system.bounds(settings.bound_scale), device)
-             if settings.constraint == "bounds" else None)
+    bound = (
+        state.layout.per_element(system.bounds(settings.bound_scale), device)
+        if settings.constraint == "bounds"
+        else None
+    )
     shared = settings.share == "every_step"
     # the global epoch lives on the device too, so f(t) never needs a host-to-device copy
     epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=device)
@@ -366,23 +356,30 @@ def _run_epochs(system, grid: EntropyGrid, state: WalkerState, settings: Sampler
     return {"x": x, "y": y}
 
 
-def _log_record(state: WalkerState, settings: SamplerSettings, x: torch.Tensor, y: torch.Tensor,
-                epochs_per_s: float) -> dict:
+def _log_record(
+    state: WalkerState, settings: SamplerSettings, x: torch.Tensor, y: torch.Tensor, epochs_per_s: float
+) -> dict:
     """Host-side progress numbers; raises if any walker's coordinates stopped being finite."""
     finite = torch.isfinite(x) & torch.isfinite(y)
     if not bool(finite.all()):
         bad = [w for w, ok in zip(state.walker_ids, finite.tolist()) if not ok]
-        raise FloatingPointError(f"walkers {bad} have non-finite (x, y) at epoch {state.epoch}; "
-                                 "the step dt is probably too large")
+        raise FloatingPointError(
+            f"walkers {bad} have non-finite (x, y) at epoch {state.epoch}; the step dt is probably too large"
+        )
     kinetic = 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel  # K/N per walker
     return {
         "epoch": state.epoch,
-        "x_mean": float(x.mean()), "x_min": float(x.min()), "x_max": float(x.max()),
-        "y_mean": float(y.mean()), "y_min": float(y.min()), "y_max": float(y.max()),
+        "x_mean": float(x.mean()),
+        "x_min": float(x.min()),
+        "x_max": float(x.max()),
+        "y_mean": float(y.mean()),
+        "y_min": float(y.min()),
+        "y_max": float(y.max()),
         "kinetic_per_param": float(kinetic.mean()),
         "kinetic_target": 0.5 * settings.kT,
-        "wl_factor": float(wang_landau_factor(float(state.epoch), settings.wl_factor,
-                                              settings.t_rise, settings.t_drop)),
+        "wl_factor": float(
+            wang_landau_factor(float(state.epoch), settings.wl_factor, settings.t_rise, settings.t_drop)
+        ),
         "epochs_per_s": epochs_per_s,
         "walker_epochs_per_s": epochs_per_s * state.n_walkers,
     }
@@ -390,8 +387,10 @@ def _log_record(state: WalkerState, settings: SamplerSettings, x: torch.Tensor, 
 
 def format_record(record: dict) -> str:
     """One progress line for a log record of run_epochs."""
-    return (f"epoch {record['epoch']}: x mean {record['x_mean']:.4f} [{record['x_min']:.4f}, "
-            f"{record['x_max']:.4f}], y mean {record['y_mean']:.4f} [{record['y_min']:.4f}, "
-            f"{record['y_max']:.4f}], K/N {record['kinetic_per_param']:.4f} "
-            f"(kT/2 = {record['kinetic_target']:.4f}), f {record['wl_factor']:.4g}, "
-            f"{record['epochs_per_s']:.1f} epochs/s ({record['walker_epochs_per_s']:.1f} walker-epochs/s)")
+    return (
+        f"epoch {record['epoch']}: x mean {record['x_mean']:.4f} [{record['x_min']:.4f}, "
+        f"{record['x_max']:.4f}], y mean {record['y_mean']:.4f} [{record['y_min']:.4f}, "
+        f"{record['y_max']:.4f}], K/N {record['kinetic_per_param']:.4f} "
+        f"(kT/2 = {record['kinetic_target']:.4f}), f {record['wl_factor']:.4g}, "
+        f"{record['epochs_per_s']:.1f} epochs/s ({record['walker_epochs_per_s']:.1f} walker-epochs/s)"
+    )

@@ -22,11 +22,10 @@ toy systems have closed-form densities of states and exist to test the sampler
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from grokglass.metrics import DEFAULT_SLOPE, margins
+from grokglass import dense
+from grokglass.metrics import DEFAULT_SLOPE, margins, per_example_cross_entropy64
 from grokglass.model import TransformerConfig, init_params, transformer_logits
 from grokglass.tasks import Split
 from grokglass.wlmd.sampler import padded_size
@@ -44,8 +43,14 @@ class TransformerSystem:
     (see sampler.ROW_ALIGN). It costs < 3 % extra examples at p = 67.
     """
 
-    def __init__(self, cfg: TransformerConfig, split: Split, slope: float = DEFAULT_SLOPE,
-                 y_scale: float = 10.0, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        cfg: TransformerConfig,
+        split: Split,
+        slope: float = DEFAULT_SLOPE,
+        y_scale: float = 10.0,
+        device: torch.device | str = "cpu",
+    ):
         if split.p != cfg.p:
             raise ValueError(f"model p={cfg.p} does not match the split's p={split.p}")
         self.cfg = cfg
@@ -88,21 +93,20 @@ class TransformerSystem:
         """(ln CE_train, y_scale * smoothed A_test), the same numbers as metrics.log_cross_entropy64
         and metrics.smoothed_accuracy on the unpadded sets."""
         logits = transformer_logits(params, self.tokens, self.cfg.n_heads)
-        train = logits[..., :self.n_train_padded, :]
-        test = logits[..., self.n_train_padded:, :]
+        train = logits[..., : self.n_train_padded, :]
+        test = logits[..., self.n_train_padded :, :]
         log_probs = train.double().log_softmax(dim=-1)
         index = self.train_labels.expand(*log_probs.shape[:-1]).unsqueeze(-1)
         nll = -log_probs.gather(-1, index).squeeze(-1)
-        x = nll[..., :self.n_train].mean(dim=-1).log()
+        x = nll[..., : self.n_train].mean(dim=-1).log()
         soft = torch.sigmoid(self.slope * margins(test, self.test_labels))
-        return x, self.y_scale * soft[..., :self.n_test].mean(dim=-1).double()
+        return x, self.y_scale * soft[..., : self.n_test].mean(dim=-1).double()
 
 
 def _pad_examples(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Repeat the first example up to a multiple of ROW_ALIGN examples (see TransformerSystem)."""
     extra = padded_size(len(labels)) - len(labels)
-    return (torch.cat([inputs, inputs[:1].expand(extra, -1)]),
-            torch.cat([labels, labels[:1].expand(extra)]))
+    return (torch.cat([inputs, inputs[:1].expand(extra, -1)]), torch.cat([labels, labels[:1].expand(extra)]))
 
 
 class _TwoParameterToy:
@@ -159,12 +163,8 @@ class RotatedSquareSystem(_TwoParameterToy):
         return x.abs() + y.abs() <= 2 * self.half_width - margin
 
 
-def n_parameters(system) -> int:
-    return sum(math.prod(shape) for shape in system.param_shapes().values())
-
-
 class DenseSystem:
-    """The Ising task's dense classifier (grokglass.ising_model) on one split:
+    """The Ising task's dense classifier (grokglass.dense) on one split:
     x = ln CE_train (float64), y = y_scale * smoothed A_test, both of the logits
     beta_s * z (the network's output times inverse_temperature), as in training.
 
@@ -174,23 +174,30 @@ class DenseSystem:
     TransformerSystem; the padding is dropped before the means.
     """
 
-    def __init__(self, hidden, n_classes: int, in_features: int, split: Split,
-                 inverse_temperature: float = 1.0, slope: float = DEFAULT_SLOPE,
-                 y_scale: float = 10.0, device: torch.device | str = "cpu", init_scale: float = 1.0):
-        from grokglass import ising_model  # imported here: it registers a model kind in train
-        from grokglass.metrics import per_example_cross_entropy64
-
-        self._net, self._nll = ising_model, per_example_cross_entropy64
+    def __init__(
+        self,
+        hidden,
+        n_classes: int,
+        in_features: int,
+        split: Split,
+        inverse_temperature: float = 1.0,
+        slope: float = DEFAULT_SLOPE,
+        y_scale: float = 10.0,
+        device: torch.device | str = "cpu",
+        init_scale: float = 1.0,
+    ):
+        self._net, self._nll = dense, per_example_cross_entropy64
         if split.train_inputs.shape[-1] != in_features:
-            raise ValueError(f"in_features={in_features} does not match the split's "
-                             f"{split.train_inputs.shape[-1]} input features")
+            raise ValueError(
+                f"in_features={in_features} does not match the split's {split.train_inputs.shape[-1]} input features"
+            )
         self.hidden = tuple(int(h) for h in hidden)
         self.n_classes, self.in_features = int(n_classes), int(in_features)
         self.inverse_temperature = float(inverse_temperature)
         self.init_scale = float(init_scale)
         self.slope, self.y_scale = float(slope), float(y_scale)
         self.device = torch.device(device)
-        self.shapes = ising_model.dense_shapes(self.in_features, self.hidden, self.n_classes)
+        self.shapes = dense.dense_shapes(self.in_features, self.hidden, self.n_classes)
         split = split.to(self.device)
         self.n_train, self.n_test = len(split.train_labels), len(split.test_labels)
         train_inputs, train_labels = _pad_examples(split.train_inputs.float(), split.train_labels)
@@ -218,9 +225,9 @@ class DenseSystem:
 
     def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._net.dense_logits(params, self.inputs, self.inverse_temperature)
-        train = logits[..., :self.n_train_padded, :]
-        test = logits[..., self.n_train_padded:, :]
+        train = logits[..., : self.n_train_padded, :]
+        test = logits[..., self.n_train_padded :, :]
         nll = self._nll(train, self.train_labels)
-        x = nll[..., :self.n_train].mean(dim=-1).log()
+        x = nll[..., : self.n_train].mean(dim=-1).log()
         soft = torch.sigmoid(self.slope * margins(test, self.test_labels))
-        return x, self.y_scale * soft[..., :self.n_test].mean(dim=-1).double()
+        return x, self.y_scale * soft[..., : self.n_test].mean(dim=-1).double()

@@ -1,0 +1,463 @@
+"""The experiments of the pipeline as typed specs: a dataset, a run, a landscape, a figure.
+
+Each spec is a frozen dataclass built once from the validated config (grokglass.experiment)
+and used alike by the Snakemake rules, the CLI and the package. A spec owns its name, its
+output paths (from grokglass.paths), the inputs it needs, its defaults (here and nowhere
+else) and its JSON form (`to_dict` / `from_dict`, what the rules pass to the CLI). Nothing
+here imports torch or h5py, so building the DAG stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from grokglass import paths
+from grokglass.wlmd.settings import GridSpec, SamplerSettings
+
+
+class SpecError(ValueError):
+    """A spec given with unknown keys or impossible values."""
+
+
+def _check_keys(cls, data: dict, what: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"{what}: unknown keys {unknown} (known: {sorted(known)})")
+
+
+def as_json(spec) -> str:
+    """The spec's JSON form (sorted keys: the same spec always gives the same string)."""
+    return json.dumps(spec.to_dict(), sort_keys=True)
+
+
+# ----- models ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TransformerModel:
+    """Nanda's one-layer transformer (grokglass.model); d_mlp defaults to 4 d_model."""
+
+    kind: ClassVar[str] = "transformer"
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class DenseModel:
+    """The dense classifier of the Ising task (grokglass.dense); widths of the hidden layers."""
+
+    kind: ClassVar[str] = "mlp"
+    hidden: tuple[int, ...] = (128, 128, 64)
+    dropout: float = 0.0
+    inverse_temperature: float = 1.0
+    init_scale: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **dataclasses.asdict(self), "hidden": list(self.hidden)}
+
+
+ModelSpec = TransformerModel | DenseModel
+MODEL_SPECS: dict[str, type] = {cls.kind: cls for cls in (TransformerModel, DenseModel)}
+
+
+def model_from_dict(data: dict | ModelSpec) -> ModelSpec:
+    """A model spec from its JSON form; `kind` defaults to the transformer."""
+    if isinstance(data, (TransformerModel, DenseModel)):
+        return data
+    data = dict(data)
+    kind = data.pop("kind", "transformer")
+    if kind not in MODEL_SPECS:
+        raise SpecError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_SPECS)})")
+    _check_keys(MODEL_SPECS[kind], data, f"model of kind {kind!r}")
+    return MODEL_SPECS[kind](**data)
+
+
+# ----- datasets --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpressionDataset:
+    """All pairs (x, y) of `expression` mod p in the frozen random order of split_seed."""
+
+    name: str
+    expression: str
+    p: int
+    split_seed: int = 0
+    kind: ClassVar[str] = "expression"
+
+    @property
+    def path(self) -> str:
+        return paths.DATASET.format(task=self.name)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def temperature_grid(lo: float, hi: float, n: int) -> list[float]:
+    """n evenly spaced temperatures from lo to hi, rounded to 10 digits (stable in attributes)."""
+    if n == 1:
+        return [round(float(lo), 10)]
+    return [round(lo + (hi - lo) * i / (n - 1), 10) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class IsingDataset:
+    """2-D Ising configurations labelled by energy class (spec 10.2); every value is [D]."""
+
+    name: str
+    L: int = 16
+    temperatures: tuple[float, ...] = tuple(temperature_grid(1.0, 5.0, 41))
+    include_infinite_temperature: bool = True
+    equilibration_sweeps: int = 1000
+    sample_every: int = 20
+    samples_per_temperature: int = 400
+    chains_per_temperature: int = 20
+    n_classes: int = 4
+    label_range: tuple[float, float] = (-2.0, 0.0)
+    pool_size: int = 5000
+    stratified_splits: bool = False
+    seed: int = 0
+    split_seed: int = 0
+    kind: ClassVar[str] = "ising"
+
+    def __post_init__(self):
+        object.__setattr__(self, "temperatures", tuple(float(t) for t in self.temperatures))
+        object.__setattr__(self, "label_range", tuple(float(v) for v in self.label_range))
+
+    @classmethod
+    def from_config(cls, name: str, task: dict, split_seed: int) -> IsingDataset:
+        """From a config.yaml task of kind ising (temperatures as {min, max, n} or a list)."""
+        task = {k: v for k, v in task.items() if k != "kind"}
+        temperatures = task.pop("temperatures", None)
+        if isinstance(temperatures, dict):
+            task["temperatures"] = temperature_grid(
+                float(temperatures["min"]), float(temperatures["max"]), int(temperatures["n"])
+            )
+        elif temperatures is not None:
+            task["temperatures"] = temperatures
+        _check_keys(cls, task, f"tasks.{name}")
+        return cls(name=name, split_seed=split_seed, **task)
+
+    @property
+    def path(self) -> str:
+        return paths.DATASET.format(task=self.name)
+
+    def generator_kwargs(self) -> dict:
+        """Keyword arguments of grokglass.ising.generate_ising_dataset (all but the path)."""
+        kwargs = dataclasses.asdict(self)
+        del kwargs["name"]
+        return kwargs
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.update(temperatures=list(self.temperatures), label_range=list(self.label_range))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IsingDataset:
+        _check_keys(cls, data, "ising dataset spec")
+        return cls(**data)
+
+
+DatasetSpec = ExpressionDataset | IsingDataset
+
+
+# ----- training runs ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WandSettings:
+    """WanD dynamics (paper 6.3) of a WanD or hybrid run; defaults are the [D] choices of spec 11 #14."""
+
+    kT: float = 0.5
+    friction: float = 0.5
+    bias_start: float = -8.0
+    bias_strength: float = 3000.0
+    wl_factor: float = 20.0
+    t_wl: float = 1000.0
+    bin_width: float = 0.02
+    gaussian_sigma_bins: float = 15.0
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "kT",
+        "friction",
+        "bias_start",
+        "bias_strength",
+        "wl_factor",
+        "t_wl",
+        "bin_width",
+        "gaussian_sigma_bins",
+    )
+
+    @classmethod
+    def pick(cls, section: dict) -> WandSettings:
+        """The WanD keys of a config section (others, such as lr, are the run's)."""
+        return cls(**{k: section[k] for k in cls.KEYS if k in section})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+OPTIMIZERS = ("adamw", "adamw_fixed_norm", "wand", "hybrid", "sgld")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: a task's split, a model, an optimizer and its settings."""
+
+    name: str
+    task: str
+    fraction: float
+    optimizer: str
+    lr: float
+    steps: int
+    model: ModelSpec = field(default_factory=TransformerModel)
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    seed: int = 0
+    log_every: int = 100
+    slope: float = 7.0  # smoothed-accuracy slope
+    norm: float | None = None  # adamw_fixed_norm: the held weight norm
+    wand: WandSettings | None = None  # wand, hybrid
+    horizon: int | None = None  # hybrid: T of alpha(t); default: steps
+    alpha_form: str = "parabola"  # hybrid
+    temperature: float = 1e-6  # sgld
+    stop_at_test_acc: float | None = None
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise SpecError(
+                f"run {self.name!r}: unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.optimizer == "adamw_fixed_norm" and self.norm is None:
+            raise SpecError(f"run {self.name!r}: adamw_fixed_norm needs a norm")
+        object.__setattr__(self, "fraction", float(self.fraction))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "model", model_from_dict(self.model))
+        if isinstance(self.wand, dict):
+            object.__setattr__(self, "wand", WandSettings(**self.wand))
+
+    @property
+    def data_path(self) -> str:
+        return paths.DATASET.format(task=self.task)
+
+    @property
+    def metrics_path(self) -> str:
+        return paths.RUN_METRICS.format(run=self.name)
+
+    @property
+    def checkpoint_path(self) -> str:
+        return paths.RUN_CHECKPOINT.format(run=self.name)
+
+    @property
+    def wand_settings(self) -> WandSettings:
+        return self.wand or WandSettings()
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(model=self.model.to_dict(), betas=list(self.betas))
+        data["wand"] = self.wand.to_dict() if self.wand else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict | RunSpec) -> RunSpec:
+        if isinstance(data, RunSpec):
+            return data
+        _check_keys(cls, data, f"run {data.get('name', '?')!r}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """The layer analysis of one Ising run (spec 10.4): snapshots at log-spaced steps."""
+
+    run: RunSpec
+    n_snapshots: int = 30
+    update_window: int = 20
+    max_points: int | None = None
+
+    @property
+    def snapshots_path(self) -> str:
+        return paths.ISING_SNAPSHOTS
+
+    @property
+    def metrics_path(self) -> str:
+        return paths.ISING_SNAPSHOT_METRICS
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "run": self.run.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SnapshotSpec:
+        _check_keys(cls, data, "snapshot spec")
+        return cls(**{**data, "run": RunSpec.from_dict(data["run"])})
+
+
+# ----- WLMD landscapes ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LandscapeSpec:
+    """One WLMD entropy landscape S(x = ln L_train, y = y_scale * A_test) (spec 5).
+
+    Sampled in `segments` sequential segments of `epochs_per_segment` epochs; in each,
+    the walkers run in groups of `walkers_per_job` (group g: walkers g*wpj .. ), one job
+    each, and a merge averages their entropies. `data` defaults to the task's dataset.
+    """
+
+    name: str
+    task: str
+    fraction: float
+    model: ModelSpec
+    walkers: int
+    walkers_per_job: int
+    segments: int
+    epochs_per_segment: int
+    seed: int
+    sampler: SamplerSettings
+    grid: GridSpec
+    slope: float = 7.0  # smoothed test accuracy of the y coordinate
+    y_scale: float = 10.0  # grid y = y_scale * accuracy
+    data: str = ""
+
+    # what must not change between the segments of one landscape (the number of segments may)
+    IDENTITY_EXCLUDES: ClassVar[tuple[str, ...]] = ("name", "segments")
+
+    def __post_init__(self):
+        for key in ("walkers", "walkers_per_job", "segments", "epochs_per_segment"):
+            if int(getattr(self, key)) < 1:
+                raise SpecError(f"landscape {self.name!r}: {key} must be >= 1, got {getattr(self, key)}")
+        if self.walkers_per_job > self.walkers:
+            raise SpecError(f"landscape {self.name!r}: walkers_per_job is larger than walkers")
+        object.__setattr__(self, "fraction", float(self.fraction))
+        object.__setattr__(self, "model", model_from_dict(self.model))
+        if not self.data:
+            object.__setattr__(self, "data", paths.DATASET.format(task=self.task))
+
+    @property
+    def groups(self) -> int:
+        return math.ceil(self.walkers / self.walkers_per_job)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs per walker over all segments."""
+        return self.segments * self.epochs_per_segment
+
+    def group_walker_ids(self, group: int) -> list[int]:
+        if not 0 <= group < self.groups:
+            raise ValueError(
+                f"group {group} out of range: the landscape has {self.groups} groups "
+                f"({self.walkers} walkers, {self.walkers_per_job} per job)"
+            )
+        per_job = self.walkers_per_job
+        return list(range(group * per_job, min((group + 1) * per_job, self.walkers)))
+
+    def check_segment(self, segment: int) -> None:
+        if not 0 <= segment < self.segments:
+            raise ValueError(f"segment {segment} out of range: landscape {self.name} has {self.segments} segments")
+
+    # paths
+    def state_path(self, segment: int, group: int) -> str:
+        return paths.SEGMENT_STATE.format(landscape=self.name, seg=segment, group=group)
+
+    def entropy_path(self, segment: int, group: int) -> str:
+        return paths.SEGMENT_ENTROPY.format(landscape=self.name, seg=segment, group=group)
+
+    def merged_path(self, segment: int) -> str:
+        return paths.MERGED.format(landscape=self.name, seg=segment)
+
+    @property
+    def landscape_path(self) -> str:
+        return paths.LANDSCAPE.format(landscape=self.name)
+
+    @property
+    def final_merged_path(self) -> str:
+        return self.merged_path(self.segments - 1)
+
+    def segment_inputs(self, segment: int, group: int) -> dict[str, str]:
+        """Segment s needs the dataset, and for s > 0 the previous merge and this group's state."""
+        self.check_segment(segment)
+        inputs = {"data": self.data}
+        if segment > 0:
+            inputs.update(merged=self.merged_path(segment - 1), state=self.state_path(segment - 1, group))
+        return inputs
+
+    def merge_inputs(self, segment: int) -> dict[str, Any]:
+        self.check_segment(segment)
+        inputs: dict[str, Any] = {"groups": [self.entropy_path(segment, g) for g in range(self.groups)]}
+        if segment > 0:
+            inputs["prev"] = self.merged_path(segment - 1)
+        return inputs
+
+    # JSON forms
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(model=self.model.to_dict(), sampler=self.sampler.to_dict(), grid=self.grid.to_dict())
+        data["grid"].update(lows=list(self.grid.lows), highs=list(self.grid.highs))
+        return data
+
+    def identity(self) -> dict:
+        """The JSON form without what may differ between the segments of one landscape."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.IDENTITY_EXCLUDES}
+
+    def identity_difference(self, other: dict) -> str | None:
+        """The first identity key whose value differs from `other` (a stored to_dict()), or None."""
+        mine = self.identity()
+        for key in sorted(set(mine) | (set(other) - set(self.IDENTITY_EXCLUDES))):
+            if json.dumps(mine.get(key), sort_keys=True) != json.dumps(other.get(key), sort_keys=True):
+                return key
+        return None
+
+    @classmethod
+    def from_dict(cls, data: dict | LandscapeSpec) -> LandscapeSpec:
+        """From the JSON form; `grid` may also be written as in config.yaml (x: [lo, hi], y: [lo, hi])."""
+        if isinstance(data, LandscapeSpec):
+            return data
+        data = dict(data)
+        _check_keys(cls, data, f"landscape {data.get('name', '?')!r}")
+        data["grid"] = grid_from_config(data["grid"])
+        data["sampler"] = SamplerSettings.from_dict(data["sampler"])
+        return cls(**data)
+
+
+def grid_from_config(grid: dict | GridSpec) -> GridSpec:
+    """The 2-D GridSpec of a `wlmd.grid` section (x, y ranges) or of a GridSpec's dict."""
+    if isinstance(grid, GridSpec):
+        return grid
+    grid = dict(grid)
+    if "x" in grid or "y" in grid:
+        x, y = grid.pop("x"), grid.pop("y")
+        grid.update(lows=(float(x[0]), float(y[0])), highs=(float(x[1]), float(y[1])))
+    try:
+        return GridSpec.from_dict(grid)
+    except TypeError as err:
+        raise SpecError(f"grid: {err}") from None
+
+
+# ----- figures ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FigureSpec:
+    """One call of a function of grokglass.figures: its input files and its keyword arguments.
+
+    `inputs` is the explicit list of files the figure reads (the DAG edges); `kwargs` holds
+    everything the function is called with, paths included.
+    """
+
+    name: str
+    function: str
+    inputs: tuple[str, ...]
+    kwargs: dict
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+
+    @property
+    def outputs(self) -> list[str]:
+        return paths.figure_files(self.name)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "function": self.function, "inputs": list(self.inputs), "kwargs": self.kwargs}

@@ -1,0 +1,118 @@
+"""The settings of a WLMD landscape: its grid and its sampler dynamics (no torch needed to read them).
+
+Both are frozen dataclasses with a JSON form (to_dict / from_dict); they are part of a
+LandscapeSpec and are stored with every WLMD output so that inputs can be checked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+CONSTRAINTS = ("bounds", "shell", "none")
+SHARE_MODES = ("chunk", "every_step")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A regular grid of equal-width bins over a box, plus the entropy bias."""
+
+    lows: tuple[float, ...]
+    highs: tuple[float, ...]
+    bin_width: float = 0.02
+    bias_strength: float = 3000.0  # B of S_bias(x) = B (x - L0)^2 for x > L0
+    bias_start: float = 0.0  # L0
+    gaussian_sigma_bins: float = 15.0
+    gaussian_cutoff_sigmas: float = 4.0
+
+    def __post_init__(self):
+        if len(self.lows) != len(self.highs) or len(self.lows) not in (1, 2):
+            raise ValueError(f"grid needs 1 or 2 axes with a low and a high each, got {self.lows}, {self.highs}")
+        if self.bin_width <= 0:
+            raise ValueError(f"bin_width must be > 0, got {self.bin_width}")
+        for lo, hi in zip(self.lows, self.highs):
+            if not hi > lo:
+                raise ValueError(f"grid axis [{lo}, {hi}] is empty")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.lows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(round((hi - lo) / self.bin_width)) for lo, hi in zip(self.lows, self.highs))
+
+    def edges(self, axis: int) -> torch.Tensor:
+        import torch  # only here: the settings themselves are read without torch (config, DAG)
+
+        n = self.shape[axis]
+        return self.lows[axis] + self.bin_width * torch.arange(n + 1, dtype=torch.float64)
+
+    def centres(self, axis: int) -> torch.Tensor:
+        edges = self.edges(axis)
+        return 0.5 * (edges[1:] + edges[:-1])
+
+    def patch_radius(self) -> int:
+        return int(math.ceil(self.gaussian_cutoff_sigmas * self.gaussian_sigma_bins))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GridSpec:
+        data = dict(data)
+        data["lows"], data["highs"] = tuple(data["lows"]), tuple(data["highs"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """WLMD dynamics settings. Defaults are spec 5.13 ([R-C] numbers, [D] bounds)."""
+
+    dt: float = 2e-5
+    friction: float = 1e-4  # c_f, per epoch
+    kT: float = 1.0
+    wl_factor: float = 20.0  # F
+    t_rise: float = 3e5
+    t_drop: float = 2e6
+    constraint: str = "bounds"  # "bounds" | "shell" | "none"
+    bound_scale: float = 2.0  # b_k = bound_scale * sigma_init,k
+    shell_norm: float = 30.0
+    share: str = "chunk"  # "chunk": own S per walker; "every_step": one S shared by the group
+    log_every: int = 1000
+
+    def __post_init__(self):
+        if self.constraint not in CONSTRAINTS:
+            raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
+        if self.share not in SHARE_MODES:
+            raise ValueError(f"share must be one of {SHARE_MODES}, got {self.share!r}")
+        if not 0.0 <= self.friction <= 1.0:
+            raise ValueError(f"friction c_f must lie in [0, 1], got {self.friction}")
+        if self.dt <= 0 or self.kT < 0:
+            raise ValueError(f"need dt > 0 and kT >= 0, got dt={self.dt}, kT={self.kT}")
+        if self.t_rise <= 0 or self.t_drop < self.t_rise:
+            raise ValueError(f"need 0 < t_rise <= t_drop, got {self.t_rise}, {self.t_drop}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.shell_norm <= 0 or self.bound_scale <= 0:
+            raise ValueError("shell_norm and bound_scale must be > 0")
+
+    @property
+    def noise_std(self) -> float:
+        """sigma_L = sqrt(c_f (2 - c_f) kT): keeps the stationary velocity variance at kT."""
+        return math.sqrt(self.friction * (2.0 - self.friction) * self.kT)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SamplerSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown sampler settings {unknown}; known: {sorted(known)}")
+        return cls(**data)
