@@ -354,3 +354,15 @@ def test_max_entropy_curve():
     entropy = np.array([[0.0, 2.0, 1.0], [np.nan, np.nan, np.nan], [3.0, np.nan, 0.5]])
     curve = max_entropy_curve(entropy, np.array([0.1, 0.2, 0.3]))
     assert np.allclose(curve[[0, 2]], [0.2, 0.1]) and np.isnan(curve[1])
+
+
+def test_a_segment_job_needs_no_segment_count(dataset, tmp_path):
+    """The rules give segment and merge jobs the spec without `segments` (more epochs add segments)."""
+    full = LandscapeSpec.from_dict(make_spec(dataset))
+    job = LandscapeSpec.from_dict(full.segment_job_dict())
+    assert job.segments is None and job.identity() == full.identity()
+    run_segment(job, 0, 0, None, None, tmp_path / "a.pt", tmp_path / "a.h5", device="cpu", log=quiet)
+    run_segment(full, 0, 0, None, None, tmp_path / "b.pt", tmp_path / "b.h5", device="cpu", log=quiet)
+    assert_same_datasets(tmp_path / "a.h5", tmp_path / "b.h5")
+    with pytest.raises(ValueError, match="does not know the segment count"):
+        _ = job.final_merged_path

@@ -237,24 +237,40 @@ def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_qu
 
 
 @pytest.mark.e2e
-def test_changing_one_landscapes_settings_reruns_only_that_landscape(finished_quick_run):
-    def longer_cubic(raw):
+def test_more_epochs_for_one_landscape_add_segments_to_it_and_redo_nothing(finished_quick_run):
+    def longer_cubic(raw):  # 2,000 -> 3,000 epochs per walker: a third segment of 1,000
         raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 3000
 
     jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
-    assert {rule for rule, _ in jobs} == {
-        "wlmd_segment",
-        "wlmd_merge",
-        "wlmd_landscape",
-        "convergence",
-        "figure",
-        "landscape_summary",
-        "all",
+    landscape = "landscape=grok_cubic"
+    assert jobs == {
+        ("wlmd_segment", f"{landscape}, seg=2, group=0"),
+        ("wlmd_segment", f"{landscape}, seg=2, group=1"),
+        ("wlmd_merge", f"{landscape}, seg=2"),
+        ("wlmd_landscape", landscape),
+        ("convergence", landscape),
+        ("figure", "figure=fig1"),
+        ("landscape_summary", ""),
+        ("all", ""),
     }
-    assert all(
-        "grok_cubic" in wildcards for rule, wildcards in jobs if rule.startswith("wlmd") or rule == "convergence"
-    )
-    assert ("figure", "figure=fig1") in jobs and len([j for j in jobs if j[0] == "figure"]) == 1
+
+
+@pytest.mark.e2e
+def test_changing_one_landscapes_sampler_reruns_only_that_landscape(finished_quick_run):
+    def ising_sampler(raw):
+        raw["scales"]["quick"]["ising"]["landscape"]["sampler"] = {"kT": 0.5}
+
+    jobs = dry_run_after_editing(finished_quick_run, ising_sampler)
+    landscape = "landscape=dense_ising"
+    segments = {("wlmd_segment", f"{landscape}, seg={s}, group={g}") for s in range(2) for g in range(2)}
+    merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(2)}
+    assert jobs == segments | merges | {
+        ("wlmd_landscape", landscape),
+        ("convergence", landscape),
+        ("figure", "figure=ising_landscape"),
+        ("landscape_summary", ""),
+        ("all", ""),
+    }
 
 
 def test_profile_install_makes_profile_slurm_resolve_by_name(tmp_path):

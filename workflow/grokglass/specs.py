@@ -307,6 +307,10 @@ class LandscapeSpec:
     Sampled in `segments` sequential segments of `epochs_per_segment` epochs; in each,
     the walkers run in groups of `walkers_per_job` (group g: walkers g*wpj .. ), one job
     each, and a merge averages their entropies. `data` defaults to the task's dataset.
+
+    A segment or merge job does not depend on how many segments follow it, so the rules
+    give those jobs the spec without `segments` (`segment_job_dict`): more epochs for a
+    finished landscape then add segments instead of redoing them. There `segments` is None.
     """
 
     name: str
@@ -315,11 +319,11 @@ class LandscapeSpec:
     model: ModelSpec
     walkers: int
     walkers_per_job: int
-    segments: int
     epochs_per_segment: int
     seed: int
     sampler: SamplerSettings
     grid: GridSpec
+    segments: int | None = None
     slope: float = 7.0  # smoothed test accuracy of the y coordinate
     y_scale: float = 10.0  # grid y = y_scale * accuracy
     data: str = ""
@@ -329,7 +333,7 @@ class LandscapeSpec:
 
     def __post_init__(self):
         for key in ("walkers", "walkers_per_job", "segments", "epochs_per_segment"):
-            if int(getattr(self, key)) < 1:
+            if getattr(self, key) is not None and int(getattr(self, key)) < 1:
                 raise SpecError(f"landscape {self.name!r}: {key} must be >= 1, got {getattr(self, key)}")
         if self.walkers_per_job > self.walkers:
             raise SpecError(f"landscape {self.name!r}: walkers_per_job is larger than walkers")
@@ -345,7 +349,12 @@ class LandscapeSpec:
     @property
     def epochs(self) -> int:
         """Epochs per walker over all segments."""
-        return self.segments * self.epochs_per_segment
+        return self._segments() * self.epochs_per_segment
+
+    def _segments(self) -> int:
+        if self.segments is None:
+            raise ValueError(f"landscape {self.name!r}: this spec of one segment job does not know the segment count")
+        return self.segments
 
     def group_walker_ids(self, group: int) -> list[int]:
         if not 0 <= group < self.groups:
@@ -357,7 +366,7 @@ class LandscapeSpec:
         return list(range(group * per_job, min((group + 1) * per_job, self.walkers)))
 
     def check_segment(self, segment: int) -> None:
-        if not 0 <= segment < self.segments:
+        if segment < 0 or (self.segments is not None and segment >= self.segments):
             raise ValueError(f"segment {segment} out of range: landscape {self.name} has {self.segments} segments")
 
     # paths
@@ -376,7 +385,7 @@ class LandscapeSpec:
 
     @property
     def final_merged_path(self) -> str:
-        return self.merged_path(self.segments - 1)
+        return self.merged_path(self._segments() - 1)
 
     def segment_inputs(self, segment: int, group: int) -> dict[str, str]:
         """Segment s needs the dataset, and for s > 0 the previous merge and this group's state."""
@@ -399,6 +408,10 @@ class LandscapeSpec:
         data.update(model=self.model.to_dict(), sampler=self.sampler.to_dict(), grid=self.grid.to_dict())
         data["grid"].update(lows=list(self.grid.lows), highs=list(self.grid.highs))
         return data
+
+    def segment_job_dict(self) -> dict:
+        """The JSON form a segment or merge job gets: without the segment count (class docstring)."""
+        return {k: v for k, v in self.to_dict().items() if k != "segments"}
 
     def identity(self) -> dict:
         """The JSON form without what may differ between the segments of one landscape."""

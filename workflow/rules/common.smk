@@ -51,6 +51,11 @@ def quoted_json(spec):
     return shlex.quote(as_json(spec))
 
 
+def segment_job_json(wildcards):
+    """The landscape without its segment count: more epochs add segments, they do not redo them."""
+    return shlex.quote(json.dumps(landscape_of(wildcards).segment_job_dict(), sort_keys=True))
+
+
 def kwargs_json(figure):
     """A figure spec's keyword arguments as JSON, quoted for the shell."""
     return shlex.quote(json.dumps(figure.kwargs, sort_keys=True))

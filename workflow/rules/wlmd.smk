@@ -17,7 +17,7 @@ rule wlmd_segment:
         mem_mb=8000,
         runtime=240,
     params:
-        spec=lambda wildcards: quoted_json(landscape_of(wildcards)),
+        spec=segment_job_json,
         prev=segment_prev_args,
         device=DEVICE,
     shell:
@@ -39,7 +39,7 @@ rule wlmd_merge:
     conda:
         "../../envs/grokglass.yaml"
     params:
-        spec=lambda wildcards: quoted_json(landscape_of(wildcards)),
+        spec=segment_job_json,
         prev=merge_prev_args,
     shell:
         "python -m grokglass wlmd-merge --spec-json {params.spec} --segment {wildcards.seg}"

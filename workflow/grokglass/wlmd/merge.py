@@ -318,7 +318,7 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         cumulative = h5["cumulative_histogram"][()]
         walker_entropy = h5["walker_entropy"][()]
         convergence = {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS}
-    if segment != spec.segments - 1:
+    if spec.segments is not None and segment != spec.segments - 1:
         log(
             f"wlmd landscape {spec.name}: note: {merged_path} is segment {segment}, "
             f"the landscape has {spec.segments} segments (writing a partial landscape)"
