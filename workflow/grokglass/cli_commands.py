@@ -107,7 +107,9 @@ def _figure_run(args) -> int:
 
 
 dataset = SimpleNamespace(
-    __doc__="Write a task's dataset with its splits.", add_arguments=_dataset_add_arguments, run=_dataset_run
+    __doc__="Write a task's dataset: its examples in their frozen random order.",
+    add_arguments=_dataset_add_arguments,
+    run=_dataset_run,
 )
 train = SimpleNamespace(
     __doc__="Train one run (metrics table + checkpoint).", add_arguments=_train_add_arguments, run=_train_run

@@ -1,4 +1,5 @@
 # Config validation and the typed experiment specs; input functions are spec lookups.
+import functools
 import json
 import re
 import shlex
@@ -53,7 +54,12 @@ def quoted_json(spec):
 
 def segment_job_json(wildcards):
     """The landscape without its segment count: more epochs add segments, they do not redo them."""
-    return shlex.quote(json.dumps(landscape_of(wildcards).segment_job_dict(), sort_keys=True))
+    return _segment_job_json(wildcards.landscape)
+
+
+@functools.cache  # thousands of segment and merge jobs share one landscape's string
+def _segment_job_json(name):
+    return shlex.quote(json.dumps(LANDSCAPES[name].segment_job_dict(), sort_keys=True))
 
 
 def kwargs_json(figure):
