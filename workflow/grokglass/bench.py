@@ -35,6 +35,7 @@ import torch
 
 from grokglass.io import pick_device
 from grokglass.model import TransformerConfig
+from grokglass.specs import TransformerModel
 from grokglass.tasks import Task, make_split
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
@@ -64,7 +65,7 @@ def bench_wlmd(
     epochs: int = 200,
     warmup: int = 20,
     p: int = 67,
-    d_model: int = 128,
+    d_model: int = TransformerModel.d_model,
     fraction: float = 0.5,
     device: str = "auto",
     tf32: bool = False,
@@ -120,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=200, help="timed epochs (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up epochs (default 20)")
     parser.add_argument("--p", type=int, default=67)
-    parser.add_argument("--d-model", type=int, default=128)
+    parser.add_argument("--d-model", type=int, default=TransformerModel.d_model)
     parser.add_argument("--fraction", type=float, default=0.5)
     parser.add_argument("--constraint", choices=["bounds", "shell", "none"], default="bounds")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n]")

@@ -20,14 +20,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from grokglass.specs import TransformerModel
+
 N_CTX = 3  # [x, y, =]
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
     p: int
-    d_model: int = 128
-    n_heads: int = 4
+    d_model: int = TransformerModel.d_model  # the defaults are the model spec's
+    n_heads: int = TransformerModel.n_heads
     d_mlp: int | None = None  # default 4 * d_model
 
     @property
