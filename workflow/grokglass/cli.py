@@ -1,7 +1,7 @@
 """Command line: python -m grokglass <command> ... (the Snakemake rules call these).
 
 Commands: dataset, train, wlmd-segment, wlmd-merge, wlmd-landscape, figure, bench,
-summarize, check-config, kozyrev, ising-dataset, ising-snapshots. Each subcommand module exposes add_arguments(parser) and run(args).
+summarize, check-config, kozyrev, ising-dataset, ising-snapshots, device-check. Each subcommand module exposes add_arguments(parser) and run(args).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ COMMANDS = {
     "kozyrev": ("grokglass.kozyrev", None),
     "ising-dataset": ("grokglass.ising", None),
     "ising-snapshots": ("grokglass.ising_snapshots", None),
+    "device-check": ("grokglass.device_check", None),
 }
 
 

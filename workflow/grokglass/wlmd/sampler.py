@@ -281,15 +281,45 @@ def run_epochs(
     settings: SamplerSettings,
     n_epochs: int,
     log: Callable[[dict], None] | None = None,
+    compiled: bool = False,
 ) -> dict:
     """Advance all walkers by `n_epochs` epochs (module docstring), updating state and grid in place.
 
     log(record) is called every settings.log_every global epochs with host-side
     numbers (see _log_record); it is the only place the loop waits for the device.
+    compiled: run the system's forward (and so its backward) through torch.compile, static
+    shapes; the update, noise and deposit stay eager. Falls back to eager if compiling fails.
     Returns the last epoch's pre-update (x, y) as device tensors.
     """
+    observe = compiled_observables(system) if compiled else system.observables
     with _group_independent_threads(state):
-        return _run_epochs(system, grid, state, settings, n_epochs, log)
+        return _run_epochs(system, grid, state, settings, n_epochs, log, observe)
+
+
+class _CompiledObservables:
+    """system.observables through torch.compile, or eager again once compiling has failed."""
+
+    def __init__(self, system):
+        self.eager = system.observables
+        self.compiled = torch.compile(system.observables, dynamic=False)
+        self.error: str | None = None
+
+    def __call__(self, params):
+        if self.error is None:
+            try:
+                return self.compiled(params)
+            except Exception as err:  # a backend without a compiler, an unsupported op: run eager
+                self.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return self.eager(params)
+
+
+def compiled_observables(system) -> _CompiledObservables:
+    """The system's compiled forward, compiled once per system object."""
+    cached = getattr(system, "_compiled_observables", None)
+    if cached is None:
+        cached = _CompiledObservables(system)
+        system._compiled_observables = cached
+    return cached
 
 
 def _run_epochs(
@@ -298,7 +328,8 @@ def _run_epochs(
     state: WalkerState,
     settings: SamplerSettings,
     n_epochs: int,
-    log: Callable[[dict], None] | None = None,
+    log: Callable[[dict], None] | None,
+    observe: Callable,
 ) -> dict:
     if grid.n_walkers != state.n_walkers:
         raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
@@ -323,7 +354,7 @@ def _run_epochs(
     for _ in range(n_epochs):
         epoch_tensor += 1.0
         theta.requires_grad_(True)
-        x, y = system.observables(state.layout.views(theta))
+        x, y = observe(state.layout.views(theta))
         bins = grid.bin_index(_coordinates(x.detach(), y.detach(), ndim))
         slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
         combined = -(slope[:, 0] * x).sum()

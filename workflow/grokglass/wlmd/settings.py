@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 CONSTRAINTS = ("bounds", "shell", "none")
 SHARE_MODES = ("chunk", "every_step")
 
+# the sampling protocols on offer: name -> (SamplerSettings overrides, what it is); the device
+# check measures each, so a protocol added here is measured with no other change
+PROTOCOLS = {
+    "paper": ({"share": "chunk"}, "each walker fills its own map; maps averaged between segments"),
+    "group_shared": ({"share": "every_step"}, "the walkers of a group deposit into one map every epoch"),
+}
+
 
 @dataclass(frozen=True)
 class GridSpec:

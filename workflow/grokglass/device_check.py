@@ -1,0 +1,442 @@
+"""`python -m grokglass device-check --out DIR`: the GPU path measured in one prepared command.
+
+GPU time comes rarely and in short slots, so everything worth knowing about a device is
+measured by this one command, most valuable section first, each stopped or skipped so
+that the whole stays within `--budget-s`. It writes DIR/device-check.json (every number)
+and DIR/device-check.md (the same as tables). Sections:
+
+1. machine: device name and memory, torch and CUDA versions;
+2. wlmd_throughput: walker-epochs/s of the paper-size sampler (p = 67, d_model = 128,
+   split 0.5, the default grid) for K walkers, per matmul precision, eager and with the
+   compiled forward, with TFLOP/s (bench.wlmd_epoch_flops) and peak memory per walker;
+3. compiled_agreement: the compiled forward against eager from the same start (fp32);
+4. host_syncs: whether an epoch synchronises with the host (CUDA: sync debug mode "error");
+5. precision_agreement: TF32 against fp32 from the same start, as statistics of x, y and
+   the kinetic energy (a precision switch is trusted only if these agree);
+6. profile: torch.profiler's top kernels of one epoch;
+7. adamw: full-batch AdamW steps/s on the paper model and the time for 10,000 steps;
+8. segment_cli: one real `python -m grokglass wlmd-segment` call at the paper's settings;
+9. protocols: walker-epochs/s of every sampling protocol the sampler offers
+   (wlmd.settings.PROTOCOLS; a protocol added there joins this section by itself).
+
+With --device cpu every section runs at tiny sizes in well under a minute (CI runs it, so
+the command cannot rot). Nothing here needs snakemake, jsonschema or the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from grokglass import train
+from grokglass.bench import wlmd_epoch_flops
+from grokglass.io import atomic_path, describe_device, pick_device
+from grokglass.model import Transformer, TransformerConfig
+from grokglass.specs import LandscapeSpec, TransformerModel, as_json
+from grokglass.tasks import Task, make_split, write_dataset
+from grokglass.wlmd.grid import EntropyGrid
+from grokglass.wlmd.sampler import compiled_observables, init_walkers, run_epochs
+from grokglass.wlmd.settings import PROTOCOLS, GridSpec, SamplerSettings
+from grokglass.wlmd.systems import TransformerSystem
+
+# the config's paper grid (wlmd.grid in config.yaml), the sampler's defaults are its settings
+PAPER_GRID = GridSpec(lows=(-20.0, -1.0), highs=(5.0, 11.0))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each section's work is: the paper's sizes on a GPU, tiny ones on the CPU."""
+
+    p: int
+    d_model: int
+    walkers: tuple[int, ...]
+    compiled_walkers: tuple[int, ...]  # throughput points also run with the compiled forward
+    epochs: int  # timed epochs per throughput point (fewer if the budget says so)
+    warmup: int
+    agreement_epochs: int
+    profile_walkers: int
+    adamw_steps: int
+    segment_walkers: int
+    segment_epochs: int
+    fraction: float = 0.5
+
+
+PAPER_SIZES = Sizes(67, TransformerModel.d_model, (1, 8, 64, 256), (8, 64), 200, 20, 2000, 64, 500, 8, 20_000)
+TINY_SIZES = Sizes(11, 16, (1, 4), (4,), 20, 3, 40, 4, 20, 2, 40)
+COMPILED_AGREEMENT_EPOCHS = {"cuda": 500, "cpu": 30}
+
+
+@dataclass
+class Check:
+    device: torch.device
+    sizes: Sizes
+    budget_s: float
+    started: float = field(default_factory=time.perf_counter)
+    results: dict = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.started)
+
+    def epochs_that_fit(self, walkers: int, wanted: int, budget_share: float) -> int:
+        """At most `wanted` epochs of `walkers` walkers in `budget_share` of the budget left, at the
+        fp32 rate the throughput section measured (`wanted` if it measured none for them)."""
+        rows = self.results.get("wlmd_throughput", {}).get("rows", [])
+        rates = [r["walker_epochs_per_s"] for r in rows if r["walkers"] == walkers and r["precision"] == "fp32"]
+        if not rates:
+            return wanted
+        return max(1, min(wanted, int(budget_share * max(self.remaining(), 0.0) * rates[0] / walkers)))
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+SECTIONS: list[tuple[str, str, Callable[[Check], dict]]] = []
+
+
+def section(name: str, title: str):
+    def register(function):
+        SECTIONS.append((name, title, function))
+        return function
+
+    return register
+
+
+# ----- helpers ---------------------------------------------------------------------------
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str):
+    """fp32 (exact float32 matmuls) or tf32 (TensorFloat-32 on CUDA) for the block."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest" if precision == "fp32" else "high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def precisions(check: Check) -> list[str]:
+    return ["fp32", "tf32"] if check.cuda else ["fp32"]
+
+
+def build_sampler(check: Check, walkers: int, **settings):
+    """The paper-size (or tiny) system, grid, settings and fresh walkers."""
+    s = check.sizes
+    split = make_split(Task("add", "x + y", s.p), s.fraction, 0)
+    system = TransformerSystem(TransformerConfig(p=s.p, d_model=s.d_model), split, device=check.device)
+    grid = EntropyGrid(PAPER_GRID, walkers, check.device)
+    sampler = SamplerSettings(log_every=10**9, **settings)
+    state = init_walkers(system, list(range(walkers)), 0, sampler, check.device)
+    return system, grid, sampler, state
+
+
+def timed_rate(check: Check, walkers: int, budget_share: float, compiled: bool = False, **settings) -> dict:
+    """Walker-epochs/s of `walkers` walkers, the timed epochs cut to `budget_share` of the budget left."""
+    system, grid, sampler, state = build_sampler(check, walkers, **settings)
+    if check.cuda:
+        torch.cuda.reset_peak_memory_stats(check.device)
+    extra = {}
+    if compiled:  # compile outside the timing (one epoch), and say whether it fell back to eager
+        started = time.perf_counter()
+        run_epochs(system, grid, state, sampler, 1, compiled=True)
+        synchronise(check.device)
+        extra["compile_s"] = round(time.perf_counter() - started, 2)
+        if compiled_observables(system).error:
+            extra["fallback"] = compiled_observables(system).error
+    started = time.perf_counter()
+    run_epochs(system, grid, state, sampler, check.sizes.warmup, compiled=compiled)
+    synchronise(check.device)
+    per_epoch = (time.perf_counter() - started) / check.sizes.warmup
+    left = budget_share * max(check.remaining(), 0.0)
+    epochs = max(1, min(check.sizes.epochs, int(left / max(per_epoch, 1e-9))))
+    started = time.perf_counter()
+    run_epochs(system, grid, state, sampler, epochs, compiled=compiled)
+    synchronise(check.device)
+    elapsed = time.perf_counter() - started
+    rate = walkers * epochs / elapsed
+    flops = wlmd_epoch_flops(system.cfg, system.n_examples)
+    row = {"walkers": walkers, "epochs": epochs, "seconds": round(elapsed, 4), "walker_epochs_per_s": rate}
+    row["tflops"] = rate * flops / 1e12
+    if check.cuda:
+        row["peak_mib_per_walker"] = torch.cuda.max_memory_allocated(check.device) / 2**20 / walkers
+    return {**row, **extra}
+
+
+# ----- sections ------------------------------------------------------------------------------
+@section("machine", "Machine")
+def machine(check: Check) -> dict:
+    info = {
+        "device": describe_device(check.device),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": sys.version.split()[0],
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if check.cuda:
+        props = torch.cuda.get_device_properties(check.device)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1))
+    return {"rows": [info]}
+
+
+@section("wlmd_throughput", "WLMD walker-epochs/s")
+def wlmd_throughput(check: Check) -> dict:
+    rows = []
+    points = [(k, p, "eager") for k in check.sizes.walkers for p in precisions(check)]
+    points += [(k, p, "compiled") for k in check.sizes.compiled_walkers for p in precisions(check)]
+    for i, (walkers, precision, mode) in enumerate(points):
+        with matmul_precision(precision):
+            # every point gets an equal part of what is left for this section (a third of the budget)
+            share = 0.33 / (len(points) - i)
+            rate = timed_rate(check, walkers, share, compiled=mode == "compiled")
+            rows.append({"precision": precision, "mode": mode, **rate})
+    notes = [
+        "compiled: torch.compile of the forward and its backward (static shapes); the update, noise and "
+        "deposit stay eager; compile_s is the first epoch, outside the timing"
+    ]
+    return {"rows": rows, "notes": notes}
+
+
+@section("compiled_agreement", "Compiled forward against eager (fp32, same start)")
+def compiled_agreement(check: Check) -> dict:
+    walkers = check.sizes.walkers[1] if len(check.sizes.walkers) > 1 else 1
+    epochs = check.epochs_that_fit(walkers, COMPILED_AGREEMENT_EPOCHS[check.device.type], 0.2)
+    finals = []
+    with matmul_precision("fp32"):
+        for compiled in (False, True):
+            system, grid, sampler, state = build_sampler(check, walkers)
+            result = run_epochs(system, grid, state, sampler, epochs, compiled=compiled)
+            finals.append({"x": result["x"], "y": result["y"], "params": state.params})
+    row = {"walkers": walkers, "epochs": epochs}
+    for name in ("x", "y", "params"):
+        eager, compiled = finals[0][name].double(), finals[1][name].double()
+        row[f"max_rel_diff_{name}"] = float((eager - compiled).abs().max() / eager.abs().max().clamp_min(1e-30))
+    notes = []
+    if compiled_observables(system).error:
+        notes.append(f"compiling failed, both runs were eager: {compiled_observables(system).error}")
+    return {"rows": [row], "notes": notes}
+
+
+@section("host_syncs", "Host synchronisations inside an epoch")
+def host_syncs(check: Check) -> dict:
+    if not check.cuda:
+        return {"rows": [], "notes": ["CUDA only (torch.cuda.set_sync_debug_mode)"]}
+    system, grid, sampler, state = build_sampler(check, 2)
+    run_epochs(system, grid, state, sampler, 2)  # caches and index tensors first
+    synchronise(check.device)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        run_epochs(system, grid, state, sampler, 5)
+        verdict = {"host_syncs": "none in 5 epochs"}
+    except RuntimeError as err:
+        verdict = {"host_syncs": f"found: {str(err).splitlines()[0]}"}
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return {"rows": [verdict]}
+
+
+def trajectory_statistics(check: Check, precision: str, walkers: int, epochs: int) -> dict:
+    with matmul_precision(precision):
+        system, grid, sampler, state = build_sampler(check, walkers)
+        run_epochs(system, grid, state, sampler, epochs)
+        x, y = system.observables(state.layout.views(state.params))
+        kinetic = 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel
+        records = {"x": x.double(), "y": y.double(), "kinetic_per_param": kinetic}
+    row = {"precision": precision, "walkers": walkers, "epochs": epochs}
+    for name, values in records.items():
+        row[f"{name}_mean"] = float(values.mean())
+        row[f"{name}_std"] = float(values.std()) if walkers > 1 else 0.0
+    return row
+
+
+@section("precision_agreement", "TF32 against fp32 (same start, statistics over the walkers)")
+def precision_agreement(check: Check) -> dict:
+    walkers = check.sizes.walkers[1] if len(check.sizes.walkers) > 1 else 1
+    epochs = check.epochs_that_fit(walkers, check.sizes.agreement_epochs, 0.25 / len(precisions(check)))
+    rows = [trajectory_statistics(check, p, walkers, epochs) for p in precisions(check)]
+    notes = [] if check.cuda else ["TF32 exists on CUDA only: fp32 alone, as the reference"]
+    return {"rows": rows, "notes": notes}
+
+
+@section("profile", "Profile of one epoch (top 10 by self time)")
+def profile(check: Check) -> dict:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    system, grid, sampler, state = build_sampler(check, check.sizes.profile_walkers)
+    run_epochs(system, grid, state, sampler, 2)
+    synchronise(check.device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if check.cuda else [])
+    with torch_profile(activities=activities) as prof:
+        run_epochs(system, grid, state, sampler, 1)
+        synchronise(check.device)
+    sort_by = "self_cuda_time_total" if check.cuda else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort_by, row_limit=10)
+    return {"rows": [], "text": table, "notes": [f"{check.sizes.profile_walkers} walkers, sorted by {sort_by}"]}
+
+
+@section("adamw", "AdamW on the paper model (full batch)")
+def adamw(check: Check) -> dict:
+    s = check.sizes
+    split = make_split(Task("add", "x + y", s.p), s.fraction, 0).to(check.device)
+    model = Transformer(TransformerConfig(p=s.p, d_model=s.d_model), seed=0).to(check.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1.0, betas=(0.9, 0.98))
+    quiet = dict(log_loss_closure=False, log_every=10**9, log=lambda line: None)
+    train.train_model(model, optimizer, split, 5, **quiet)
+    synchronise(check.device)
+    started = time.perf_counter()
+    train.train_model(model, optimizer, split, s.adamw_steps, **quiet)
+    synchronise(check.device)
+    rate = s.adamw_steps / (time.perf_counter() - started)
+    return {"rows": [{"steps": s.adamw_steps, "steps_per_s": rate, "seconds_for_10000_steps": 10_000 / rate}]}
+
+
+@section("segment_cli", "One real wlmd-segment call (the paper's sampler settings)")
+def segment_cli(check: Check) -> dict:
+    s = check.sizes
+    # half of what is left, less the subprocess's start-up (imports, dataset, system)
+    epochs = check.epochs_that_fit(s.segment_walkers, s.segment_epochs, 0.4)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "add.h5"
+        write_dataset(data, Task("add", "x + y", s.p), split_seed=0)
+        spec = LandscapeSpec(
+            name="device_check",
+            task="add",
+            fraction=s.fraction,
+            model=TransformerModel(d_model=s.d_model),
+            walkers=s.segment_walkers,
+            walkers_per_job=s.segment_walkers,
+            epochs_per_segment=epochs,
+            seed=0,
+            sampler=SamplerSettings(log_every=max(1, epochs // 10)),
+            grid=PAPER_GRID,
+            segments=1,
+            data=str(data),
+        )
+        command = [sys.executable, "-m", "grokglass", "wlmd-segment", "--spec-json", as_json(spec), "--segment", "0"]
+        command += ["--group", "0", "--out-state", f"{tmp}/g.pt", "--out-entropy", f"{tmp}/g.h5"]
+        command += ["--device", str(check.device)]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])),
+        }
+        timeout = max(check.remaining() * 0.8, 10.0)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+            lines = (result.stdout + result.stderr).strip().splitlines()
+            row = {"walkers": s.segment_walkers, "epochs": epochs, "returncode": result.returncode}
+        except subprocess.TimeoutExpired as err:
+            lines = (err.stdout or b"").decode(errors="replace").strip().splitlines()
+            row = {"walkers": s.segment_walkers, "epochs": epochs, "returncode": f"timeout {timeout:.0f} s"}
+    done = [line for line in lines if " done in " in line]
+    if done:
+        row["rate"] = done[-1].split("(")[1].split(")")[0]
+    return {"rows": [row], "text": "\n".join(lines[-8:])}
+
+
+@section("protocols", "Sampling protocols (walker-epochs/s at the middle walker count)")
+def protocols(check: Check) -> dict:
+    walkers = check.sizes.walkers[len(check.sizes.walkers) // 2]
+    rows = []
+    for i, (name, (settings, description)) in enumerate(PROTOCOLS.items()):
+        share = 0.5 / (len(PROTOCOLS) - i)
+        rows.append({"protocol": name, "about": description, **timed_rate(check, walkers, share, **settings)})
+    return {"rows": rows}
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parents[1])
+
+
+# ----- running and reporting -----------------------------------------------------------------
+# a section is started only with this much of the budget left (seconds, per device kind)
+MIN_SECONDS_TO_START = {"cuda": 20.0, "cpu": 1.0}
+
+
+def run_check(device: str = "auto", budget_s: float = 420.0, log: Callable[[str], None] = print) -> dict:
+    device = pick_device(device, log=log)
+    check = Check(device, PAPER_SIZES if device.type == "cuda" else TINY_SIZES, budget_s)
+    report = {"budget_s": budget_s, "sizes": asdict(check.sizes), "sections": {}}
+    for name, title, function in SECTIONS:
+        if check.remaining() < MIN_SECONDS_TO_START[device.type]:
+            report["sections"][name] = {"title": title, "skipped": "budget spent"}
+            log(f"device-check: {name} skipped (budget spent)")
+            continue
+        started = time.perf_counter()
+        try:
+            result = function(check)
+        except Exception as err:  # a failing section is reported, the others still run
+            result = {"rows": [], "error": f"{type(err).__name__}: {err}"}
+        result.update(title=title, seconds=round(time.perf_counter() - started, 2))
+        report["sections"][name] = check.results[name] = result
+        log(
+            f"device-check: {name} done in {result['seconds']} s"
+            + (f" ({result['error']})" if "error" in result else "")
+        )
+    report["seconds"] = round(time.perf_counter() - check.started, 2)
+    return report
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def to_markdown(report: dict) -> str:
+    lines = [f"# device-check ({report['seconds']} s of a {report['budget_s']:g} s budget)", ""]
+    for name, result in report["sections"].items():
+        lines += [f"## {result['title']} (`{name}`)", ""]
+        if "skipped" in result:
+            lines += [f"skipped: {result['skipped']}", ""]
+            continue
+        if "error" in result:
+            lines += [f"**error**: {result['error']}", ""]
+        rows = result.get("rows", [])
+        if rows:
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            lines += ["| " + " | ".join(_format(row.get(c, "")) for c in columns) + " |" for row in rows]
+            lines.append("")
+        if result.get("text"):
+            lines += ["```", result["text"], "```", ""]
+        lines += [f"- {note}" for note in result.get("notes", [])]
+        lines += [f"- {result['seconds']} s", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: str | Path) -> None:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "device-check.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1, default=str))
+    with atomic_path(out / "device-check.md") as tmp:
+        tmp.write_text(to_markdown(report))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `python -m grokglass device-check`."""
+    parser.add_argument("--out", required=True, help="folder for device-check.md and device-check.json")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="wall-clock budget in seconds (default 420)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n] (cpu: tiny sizes)")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = run_check(args.device, args.budget_s, log=lambda line: print(line, flush=True))
+    write_report(report, args.out)
+    print(f"device-check: wrote {args.out}/device-check.md and device-check.json", flush=True)
+    return 1 if any("error" in r for r in report["sections"].values()) else 0
