@@ -102,3 +102,18 @@ def test_early_stop_at_test_accuracy(tmp_path, data):
     frame = read_metrics(tmp_path / "m.h5")
     assert len(frame) == 6 and frame["step"].iloc[-1] == 5  # first progress line after step 0
     assert any("stopping early at step 5" in line for line in lines)
+
+
+def test_tf32_applies_on_cuda_only_and_bad_precisions_are_refused():
+    import torch
+
+    from grokglass.io import apply_matmul_precision
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        apply_matmul_precision("tf32", "cpu", log=lambda line: None)
+        assert torch.get_float32_matmul_precision() == "highest"  # the CPU keeps exact fp32 matmuls
+        with pytest.raises(ValueError, match="must be one of fp32, tf32"):
+            apply_matmul_precision("bf16", "cpu")
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -105,6 +105,8 @@ def test_command_line_config_wins_over_the_scale_overlay():
     cuda = snakemake(*args, "--config", "device=cuda")
     assert quick.returncode == 0 and cuda.returncode == 0, cuda.stderr[-3000:]
     assert "--device cpu" in quick.stdout and "--device cuda" in cuda.stdout
+    tf32 = snakemake(*args, "--config", "matmul_precision=tf32")
+    assert "--matmul-precision fp32" in quick.stdout and "--matmul-precision tf32" in tf32.stdout
 
 
 @pytest.mark.parametrize(

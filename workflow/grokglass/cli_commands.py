@@ -47,16 +47,25 @@ def _train_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", required=True, help="output metrics HDF5")
     parser.add_argument("--checkpoint", default=None, help="output final checkpoint (.pt)")
     parser.add_argument("--device", default="auto")
+    add_matmul_precision_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def add_matmul_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--matmul-precision", choices=["fp32", "tf32"], default="fp32", help="float32 matmuls on CUDA (default fp32)"
+    )
 
 
 def _train_run(args) -> int:
     import torch
 
+    from grokglass.io import apply_matmul_precision
     from grokglass.train import TrainingDiverged, run_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    apply_matmul_precision(args.matmul_precision, args.device, log=_log)
     run = _run_spec(args)
     try:
         run_training(run, args.data, args.metrics, args.checkpoint, device=args.device, log=_log)

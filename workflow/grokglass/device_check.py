@@ -41,7 +41,7 @@ import torch
 
 from grokglass import train
 from grokglass.bench import wlmd_epoch_flops
-from grokglass.io import atomic_path, describe_device, pick_device
+from grokglass.io import MATMUL_PRECISIONS, atomic_path, describe_device, pick_device
 from grokglass.model import Transformer, TransformerConfig
 from grokglass.specs import LandscapeSpec, TransformerModel, as_json
 from grokglass.tasks import Task, make_split, write_dataset
@@ -123,7 +123,7 @@ def synchronise(device: torch.device) -> None:
 def matmul_precision(precision: str):
     """fp32 (exact float32 matmuls) or tf32 (TensorFloat-32 on CUDA) for the block."""
     before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest" if precision == "fp32" else "high")
+    torch.set_float32_matmul_precision(MATMUL_PRECISIONS[precision])
     try:
         yield
     finally:

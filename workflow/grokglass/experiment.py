@@ -61,6 +61,10 @@ class Experiment:
     def device(self) -> str:
         return self.config.get("device", "auto")
 
+    @property
+    def matmul_precision(self) -> str:
+        return self.config.get("matmul_precision", "fp32")
+
     def outputs(self) -> list[str]:
         """The targets of `rule all`."""
         out = []

@@ -60,6 +60,7 @@ def provenance(device: str | torch.device | None = None, **extra: Any) -> dict[s
         "host": platform.node(),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": describe_device(device),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
     info.update(extra)
     return info
@@ -114,6 +115,24 @@ def pick_device(requested: str = "auto", log=print) -> torch.device:
     device = torch.device(requested)
     log(f"device: {describe_device(device)}")
     return device
+
+
+MATMUL_PRECISIONS = {"fp32": "highest", "tf32": "high"}  # -> torch.set_float32_matmul_precision
+
+
+def apply_matmul_precision(precision: str, device: str | torch.device, log=print) -> None:
+    """fp32 or tf32 float32 matmuls for a job on `device` (as requested: auto, cpu, cuda[:n]).
+
+    TF32 applies only on CUDA; on the CPU every job keeps exact fp32 matmuls.
+    """
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"matmul precision must be one of {', '.join(MATMUL_PRECISIONS)}, got {precision!r}")
+    requested = str(device)
+    on_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
+    use = precision if on_cuda and torch.cuda.is_available() else "fp32"
+    torch.set_float32_matmul_precision(MATMUL_PRECISIONS[use])
+    if use != "fp32":
+        log(f"matmul precision: {use} (torch.set_float32_matmul_precision({MATMUL_PRECISIONS[use]!r}))")
 
 
 def write_table(path: str | os.PathLike, columns: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

@@ -33,8 +33,9 @@ from torch import nn
 
 from grokglass import metrics as M
 from grokglass import train as _train
+from grokglass.cli_commands import add_matmul_precision_argument
 from grokglass.dense import DenseClassifier
-from grokglass.io import atomic_path, pick_device, provenance, set_attrs, write_table
+from grokglass.io import apply_matmul_precision, atomic_path, pick_device, provenance, set_attrs, write_table
 from grokglass.layer_analysis import ABS_THRESHOLD, REL_THRESHOLD, VARIANCE_FRACTION, layer_analysis, update_pca
 from grokglass.models import build_module
 from grokglass.specs import RunSpec, SnapshotSpec
@@ -224,6 +225,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output snapshot HDF5")
     parser.add_argument("--metrics", default=None, help="also write the run's metrics table here")
     parser.add_argument("--device", default="auto")
+    add_matmul_precision_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -233,6 +235,7 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    apply_matmul_precision(args.matmul_precision, args.device, log=lambda line: print(line, flush=True))
     spec = SnapshotSpec.from_dict(parse_json_arg(args.spec_json, "--spec-json"))
     train_with_snapshots(
         spec.run,

@@ -28,6 +28,7 @@ RUNS = EXPERIMENT.runs
 LANDSCAPES = EXPERIMENT.landscapes
 FIGURES = EXPERIMENT.figures
 DEVICE = EXPERIMENT.device
+MATMUL_PRECISION = EXPERIMENT.matmul_precision
 
 
 def one_of(names):

@@ -19,10 +19,11 @@ rule train:
     params:
         run=lambda wildcards: quoted_json(RUNS[wildcards.run]),
         device=DEVICE,
+        precision=MATMUL_PRECISION,
     shell:
         "python -m grokglass train --data {input.data} --run-json {params.run}"
         " --metrics {output.metrics} --checkpoint {output.checkpoint}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        " --device {params.device} --matmul-precision {params.precision} --threads {threads} > {log} 2>&1"
 
 
 rule ising_snapshots:
@@ -46,7 +47,8 @@ rule ising_snapshots:
     params:
         spec=lambda wildcards: quoted_json(EXPERIMENT.snapshots),
         device=DEVICE,
+        precision=MATMUL_PRECISION,
     shell:
         "python -m grokglass ising-snapshots --data {input.data} --spec-json {params.spec}"
         " --out {output.snapshots} --metrics {output.metrics}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        " --device {params.device} --matmul-precision {params.precision} --threads {threads} > {log} 2>&1"

@@ -20,10 +20,11 @@ rule wlmd_segment:
         spec=segment_job_json,
         prev=segment_prev_args,
         device=DEVICE,
+        precision=MATMUL_PRECISION,
     shell:
         "python -m grokglass wlmd-segment --spec-json {params.spec} --segment {wildcards.seg}"
         " --group {wildcards.group} {params.prev} --out-state {output.state}"
-        " --out-entropy {output.entropy} --device {params.device} --threads {threads}"
+        " --out-entropy {output.entropy} --device {params.device} --matmul-precision {params.precision} --threads {threads}"
         " > {log} 2>&1"
 
 

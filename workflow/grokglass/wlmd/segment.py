@@ -37,7 +37,8 @@ import h5py
 import numpy as np
 import torch
 
-from grokglass.io import atomic_path, get_attr_json, pick_device, provenance, set_attrs
+from grokglass.cli_commands import add_matmul_precision_argument
+from grokglass.io import apply_matmul_precision, atomic_path, get_attr_json, pick_device, provenance, set_attrs
 from grokglass.models import build_system as build_system_of
 from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
@@ -204,6 +205,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-state", required=True, help="where to write the walker state (torch)")
     parser.add_argument("--out-entropy", required=True, help="where to write entropies/histograms (HDF5)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n] (default auto)")
+    add_matmul_precision_argument(parser)
     parser.add_argument(
         "--threads",
         type=int,
@@ -215,6 +217,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    apply_matmul_precision(args.matmul_precision, args.device, log=lambda line: print(line, flush=True))
     spec = load_spec(args.spec_json, args.spec_file)
     run_segment(
         spec,
