@@ -222,17 +222,14 @@ def test_log_records_at_the_requested_epochs():
 
 def test_compiled_forward_gives_the_eager_trajectory(one_thread):
     """run_epochs(compiled=True) (torch.compile of the forward and backward) follows eager to float32
-    rounding: same bins, same deposits, parameters within 1e-6 relative after 25 epochs."""
+    rounding: same bins, same deposits, parameters within 1e-6 relative after 25 epochs. (The device
+    check's tiny sizes: the compiled graph is cached once for both.)"""
+    from grokglass.device_check import TINY_SIZES, Check, build_sampler
     from grokglass.wlmd.sampler import compiled_observables
 
     finals = []
     for compiled in (False, True):
-        system = TransformerSystem(
-            TransformerConfig(p=7, d_model=8, n_heads=2), make_split(Task("add", "x + y", 7), 0.5, 0)
-        )
-        grid = EntropyGrid(GridSpec(lows=(-3.0, -0.6), highs=(2.0, 10.6), bin_width=0.2), 2, "cpu")
-        settings = SamplerSettings(dt=1e-3, friction=0.01, t_rise=10, t_drop=40, log_every=10**9)
-        state = init_walkers(system, [0, 1], 5, settings, "cpu")
+        system, grid, settings, state = build_sampler(Check(torch.device("cpu"), TINY_SIZES, budget_s=60), 4)
         run_epochs(system, grid, state, settings, 25, compiled=compiled)
         finals.append((state.params.clone(), grid.learned().clone()))
     assert compiled_observables(system).error is None  # it compiled, it did not fall back
