@@ -8,6 +8,7 @@ no code change. Like the specs, this module imports neither torch nor h5py.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -223,33 +224,23 @@ def sweep_runs(config: dict) -> list[RunSpec]:
     for sweep_name, sweep in config["sweeps"].items():
         for i, fraction in enumerate(config["fractions"]):
             horizon = sweep_horizon(sweep, i)
-            adamw, hybrid = sweep["adamw"], sweep["hybrid"]
-            out.append(
-                _run(
-                    config,
-                    sweep_run_name(sweep_name, "adamw", fraction),
-                    sweep["task"],
-                    fraction,
-                    "adamw",
-                    steps=horizon,
-                    lr=adamw["lr"],
-                    weight_decay=adamw["weight_decay"],
+            for optimizer in ("adamw", "hybrid"):
+                settings = sweep[optimizer]
+                hybrid = {"horizon": horizon, "wand": WandSettings.pick(settings)} if optimizer == "hybrid" else {}
+                name = sweep_run_name(sweep_name, optimizer, fraction)
+                out.append(
+                    _run(
+                        config,
+                        name,
+                        sweep["task"],
+                        fraction,
+                        optimizer,
+                        steps=horizon,
+                        lr=settings["lr"],
+                        weight_decay=settings["weight_decay"],
+                        **hybrid,
+                    )
                 )
-            )
-            out.append(
-                _run(
-                    config,
-                    sweep_run_name(sweep_name, "hybrid", fraction),
-                    sweep["task"],
-                    fraction,
-                    "hybrid",
-                    steps=horizon,
-                    horizon=horizon,
-                    lr=hybrid["lr"],
-                    weight_decay=hybrid["weight_decay"],
-                    wand=WandSettings.pick(hybrid),
-                )
-            )
     return out
 
 
@@ -325,7 +316,7 @@ def ising_run(config: dict, **values) -> RunSpec:
         **settings,
     )
     labels = [f"{ISING_SWEEP_KEYS[key][1]}{_ising_setting(run, key):g}" for key in section.get("sweeps", {})]
-    return RunSpec.from_dict({**run.to_dict(), "name": "_".join([section["task"], *labels])})
+    return dataclasses.replace(run, name="_".join([section["task"], *labels]))  # e.g. ising_beta1_wd0.01_drop0
 
 
 def ising_sweep_runs(config: dict) -> dict[str, list[RunSpec]]:
