@@ -39,10 +39,12 @@ def test_cpu_device_check_runs_every_section_and_writes_both_reports(tmp_path):
         assert "error" not in section and "skipped" not in section, (name, section)
     assert report["seconds"] < 240
     rows = report["sections"]["wlmd_throughput"]["rows"]
-    assert [(row["walkers"], row["mode"]) for row in rows] == [(1, "eager"), (4, "eager"), (4, "compiled")]
+    points = [(row["walkers"], row["capture"], row["noise"]) for row in rows]
+    assert points == [(1, "eager", "walker"), (4, "eager", "walker"), (4, "compiled", "walker"), (4, "eager", "group")]
     assert all(row["walker_epochs_per_s"] > 0 and row["precision"] == "fp32" for row in rows)
     assert "fallback" not in rows[2] and rows[2]["compile_s"] > 0  # it really compiled
     (agreement,) = report["sections"]["compiled_agreement"]["rows"]
+    assert agreement["capture"] == "compiled"
     assert max(agreement[f"max_rel_diff_{name}"] for name in ("x", "y", "params")) < 1e-5
     assert {row["protocol"] for row in report["sections"]["protocols"]["rows"]} == {"paper", "group_shared"}
     assert report["sections"]["segment_cli"]["rows"][0]["returncode"] == 0

@@ -220,19 +220,92 @@ def test_log_records_at_the_requested_epochs():
     assert grid.histogram.sum() == 60  # one visit per walker-epoch
 
 
-def test_compiled_forward_gives_the_eager_trajectory(one_thread):
-    """run_epochs(compiled=True) (torch.compile of the forward and backward) follows eager to float32
-    rounding: same bins, same deposits, parameters within 1e-6 relative after 25 epochs. (The device
-    check's tiny sizes: the compiled graph is cached once for both.)"""
+def test_captured_epoch_gives_the_eager_trajectory(one_thread):
+    """run_epochs(capture="compiled") (torch.compile of the whole epoch, one graph) follows eager to
+    float32 rounding: same bins, same deposits, parameters within 1e-6 relative after 25 epochs.
+    (The device check's tiny sizes: torch caches the compiled code for both.)"""
     from grokglass.device_check import TINY_SIZES, Check, build_sampler
-    from grokglass.wlmd.sampler import compiled_observables
 
     finals = []
-    for compiled in (False, True):
+    for capture in ("eager", "compiled"):
         system, grid, settings, state = build_sampler(Check(torch.device("cpu"), TINY_SIZES, budget_s=60), 4)
-        run_epochs(system, grid, state, settings, 25, compiled=compiled)
-        finals.append((state.params.clone(), grid.learned().clone()))
-    assert compiled_observables(system).error is None  # it compiled, it did not fall back
-    (eager_params, eager_entropy), (compiled_params, compiled_entropy) = finals
+        result = run_epochs(system, grid, state, settings, 25, capture=capture)
+        assert (result["capture"], result["capture_error"]) == (capture, None)  # it compiled, no fallback
+        finals.append((state.params.clone(), grid.learned().clone(), state.epoch))
+    (eager_params, eager_entropy, eager_epoch), (compiled_params, compiled_entropy, compiled_epoch) = finals
+    assert eager_epoch == compiled_epoch == 25
     assert torch.allclose(compiled_params, eager_params, rtol=1e-6, atol=1e-7)
     assert torch.equal(compiled_entropy, eager_entropy)  # the same bins were visited in the same order
+
+
+def test_a_capture_that_cannot_compile_falls_back_to_eager_before_any_epoch(monkeypatch):
+    """A failing compile leaves the state untouched and the run continues eager, bit for bit."""
+    import grokglass.wlmd.sampler as sampler
+
+    def broken(step, capture):
+        def fail(*args):
+            raise RuntimeError("no compiler here\nmore detail")
+
+        return fail
+
+    system, settings = tiny_system(), SamplerSettings(dt=1e-3, wl_factor=0.5, t_rise=5, t_drop=10)
+    runs = []
+    for capture in ("eager", "compiled"):
+        monkeypatch.setattr(sampler, "_compile", broken)
+        state, grid = init_walkers(system, [0, 1], 3, settings), EntropyGrid(tiny_grid_spec(), 2)
+        runs.append((run_epochs(system, grid, state, settings, 6, capture=capture), state, grid))
+    (_, eager, eager_grid), (result, fallback, fallback_grid) = runs
+    assert result["capture"] == "eager" and result["capture_error"] == "RuntimeError: no compiler here"
+    assert torch.equal(fallback.params, eager.params) and torch.equal(fallback_grid.entropy, eager_grid.entropy)
+    with pytest.raises(ValueError, match="capture must be one of eager, compiled, graphs"):
+        run_epochs(system, grid, state, settings, 1, capture="cuda-graph")
+
+
+def noise_of_one_epoch(noise_draw: str, walkers: int = 3) -> tuple[torch.Tensor, WalkerState]:
+    """The noise term of one epoch (velocity change minus the deterministic part), walkers x row.
+    (p = 5: 928 parameters in rows of 960, so there is padding.)"""
+    system = tiny_system(p=5)
+    settings = SamplerSettings(dt=1e-3, friction=0.5, kT=1.0, wl_factor=0.0, constraint="none")  # no reflections
+    state = init_walkers(system, list(range(walkers)), 7, settings)
+    grid = EntropyGrid(tiny_grid_spec(bias_strength=0.0), walkers)
+    before = state.velocity.clone()
+    run_epochs(system, grid, state, settings, 1, noise_draw=noise_draw)  # flat S: no force
+    return (before * (1 - settings.friction) - state.velocity) / settings.noise_std, state
+
+
+@pytest.mark.parametrize("noise_draw", ["walker", "group"])
+def test_noise_is_unit_normal_per_parameter_and_zero_in_the_padding(noise_draw):
+    xi, state = noise_of_one_epoch(noise_draw)
+    real, padding = xi[:, : state.layout.numel], xi[:, state.layout.numel :]
+    assert state.layout.row > state.layout.numel and torch.all(padding.abs() < 1e-6)
+    n = real.numel()
+    assert abs(float(real.mean())) < 5 / math.sqrt(n) and abs(float(real.var()) - 1) < 5 * math.sqrt(2 / n)
+    correlation = torch.corrcoef(real.double())
+    assert (correlation - torch.eye(3, dtype=torch.float64)).abs().max() < 5 / math.sqrt(state.layout.numel)
+
+
+def test_group_noise_is_one_draw_from_the_first_walkers_generator():
+    """noise_draw="group": the group's noise is the first walker's stream read as one (K, N) block;
+    per walker, row k is walker k's own stream (what keeps a walker independent of its group)."""
+    per_walker, state = noise_of_one_epoch("walker")
+    group, _ = noise_of_one_epoch("group")
+    n = state.layout.numel
+    own = [torch.randn(n, generator=torch.Generator().manual_seed(walker_seed(7, k, 2))) for k in range(3)]
+    block = torch.randn(3, n, generator=torch.Generator().manual_seed(walker_seed(7, 0, 2)))
+    assert torch.allclose(per_walker[:, :n], torch.stack(own), atol=1e-5)
+    assert torch.allclose(group[:, :n], block, atol=1e-5)
+    with pytest.raises(ValueError, match="noise_draw must be one of auto, walker, group"):
+        noise_of_one_epoch("shared")
+
+
+def test_group_noise_resumes_bit_identically():
+    """Saving and loading mid-run continues the group's stream (the first walker's generator state)."""
+    system = tiny_system()
+    settings = SamplerSettings(dt=1e-3, friction=0.05, wl_factor=0.5, t_rise=5, t_drop=10)
+    straight, grid_a = init_walkers(system, [0, 1], 5, settings), EntropyGrid(tiny_grid_spec(), 2)
+    run_epochs(system, grid_a, straight, settings, 12, noise_draw="group")
+    resumed, grid_b = init_walkers(system, [0, 1], 5, settings), EntropyGrid(tiny_grid_spec(), 2)
+    run_epochs(system, grid_b, resumed, settings, 6, noise_draw="group")
+    resumed = WalkerState.from_dict(resumed.to_dict())
+    run_epochs(system, grid_b, resumed, settings, 6, noise_draw="group")
+    assert torch.equal(resumed.params, straight.params) and torch.equal(grid_a.entropy, grid_b.entropy)

@@ -3,6 +3,7 @@
 import argparse
 import json
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -247,7 +248,10 @@ def test_segment_refuses_a_wrong_previous_state(dataset, tmp_path):
             log=quiet,
         )
     changed = make_spec(dataset, walkers=2, walkers_per_job=1, seed=12)
-    with pytest.raises(ValueError, match="key 'seed'"):
+    with pytest.raises(
+        ValueError,
+        match=r"m0\.h5: this merged landscape was made with other settings of landscape 'tiny' \(seed: file 11, spec 12\)",
+    ):
         run_segment(
             changed,
             1,
@@ -270,22 +274,24 @@ def test_merge_refuses_mismatched_inputs(dataset, tmp_path):
         )
     good = [tmp_path / "e0.h5", tmp_path / "e1.h5"]
 
-    bad_grid = tmp_path / "bad_grid.h5"
-    shutil.copy(good[1], bad_grid)
-    with h5py.File(bad_grid, "r+") as h5:
-        grid = json.loads(h5.attrs["grid"])
-        grid["bin_width"] = 0.1
-        h5.attrs["grid"] = json.dumps(grid)
-    with pytest.raises(MergeError, match=r"bad_grid\.h5: grid spec differs in key 'bin_width'"):
-        merge_segment(spec, 0, [good[0], bad_grid], None, tmp_path / "m.h5", log=quiet)
+    def made_with(name: str, section: str, key: str, value) -> Path:
+        """A copy of group 1's file as if sampled with another grid or sampler setting."""
+        bad = tmp_path / name
+        shutil.copy(good[1], bad)
+        with h5py.File(bad, "r+") as h5:
+            stored = json.loads(h5.attrs["spec"])
+            stored[section][key] = value
+            h5.attrs["spec"] = json.dumps(stored)
+        return bad
 
-    bad_sampler = tmp_path / "bad_sampler.h5"
-    shutil.copy(good[1], bad_sampler)
-    with h5py.File(bad_sampler, "r+") as h5:
-        sampler = json.loads(h5.attrs["sampler"])
-        sampler["dt"] = 2e-3
-        h5.attrs["sampler"] = json.dumps(sampler)
-    with pytest.raises(MergeError, match=r"bad_sampler\.h5: sampler settings differs in key 'dt'"):
+    bad_grid = made_with("bad_grid.h5", "grid", "bin_width", 0.1)
+    with pytest.raises(
+        MergeError,
+        match=r"bad_grid\.h5: this group entropy file was made with other settings .*grid\.bin_width: file 0\.1",
+    ):
+        merge_segment(spec, 0, [good[0], bad_grid], None, tmp_path / "m.h5", log=quiet)
+    bad_sampler = made_with("bad_sampler.h5", "sampler", "dt", 2e-3)
+    with pytest.raises(MergeError, match=r"bad_sampler\.h5: .*sampler\.dt: file 0\.002"):
         merge_segment(spec, 0, [good[0], bad_sampler], None, tmp_path / "m.h5", log=quiet)
 
     with pytest.raises(MergeError, match=r"walker 0 also appears"):

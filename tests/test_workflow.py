@@ -107,6 +107,9 @@ def test_command_line_config_wins_over_the_scale_overlay():
     assert "--device cpu" in quick.stdout and "--device cuda" in cuda.stdout
     tf32 = snakemake(*args, "--config", "matmul_precision=tf32")
     assert "--matmul-precision fp32" in quick.stdout and "--matmul-precision tf32" in tf32.stdout
+    segment = ("-n", "--forceall", "--profile", "profiles/local", "results/wlmd/grok_add/seg0/merged.h5")
+    compiled = snakemake(*segment, "--config", "epoch_capture=compiled")
+    assert compiled.returncode == 0 and "--capture compiled" in compiled.stdout, compiled.stderr[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from grokglass.model import TransformerConfig
 from grokglass.specs import TransformerModel
 from grokglass.tasks import Task, make_split
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
-from grokglass.wlmd.sampler import SamplerSettings, init_walkers, run_epochs
+from grokglass.wlmd.sampler import CAPTURES, SamplerSettings, init_walkers, run_epochs
 from grokglass.wlmd.systems import TransformerSystem
 
 
@@ -71,6 +71,7 @@ def bench_wlmd(
     tf32: bool = False,
     constraint: str = "bounds",
     log=print,
+    capture: str = "eager",
 ) -> dict:
     """Time run_epochs for `walkers` batched walkers; returns the measured rates."""
     device = pick_device(device, log=log)
@@ -83,10 +84,10 @@ def bench_wlmd(
     grid = EntropyGrid(GridSpec(lows=(-30.0, -1.0), highs=(5.0, 11.0)), walkers, device)
     settings = SamplerSettings(constraint=constraint, log_every=10**9)
     state = init_walkers(system, list(range(walkers)), 0, settings, device)
-    run_epochs(system, grid, state, settings, warmup)
+    run_epochs(system, grid, state, settings, max(warmup, 1), capture=capture)  # compiles here, if asked
     _synchronise(device)
     started = time.perf_counter()
-    run_epochs(system, grid, state, settings, epochs)
+    ran = run_epochs(system, grid, state, settings, epochs, capture=capture)["capture"]
     _synchronise(device)
     elapsed = time.perf_counter() - started
     n_examples = system.n_examples
@@ -99,6 +100,7 @@ def bench_wlmd(
         "d_model": d_model,
         "params_per_walker": state.layout.numel,
         "tf32": tf32,
+        "capture": ran,
         "seconds": elapsed,
         "epochs_per_s": epochs / elapsed,
         "walker_epochs_per_s": rate,
@@ -107,7 +109,7 @@ def bench_wlmd(
     }
     log(
         f"bench wlmd: {walkers} walkers x {epochs} epochs on {device} (p={p}, d_model={d_model}, "
-        f"{state.layout.numel} params, tf32={tf32}): {elapsed:.2f} s, {result['epochs_per_s']:.1f} epochs/s, "
+        f"{state.layout.numel} params, tf32={tf32}, {ran}): {elapsed:.2f} s, {result['epochs_per_s']:.1f} epochs/s, "
         f"{rate:.1f} walker-epochs/s, {result['gflop_per_walker_epoch']:.3f} GFLOP/walker-epoch, "
         f"{result['tflops']:.3f} TFLOP/s"
     )
@@ -126,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--constraint", choices=["bounds", "shell", "none"], default="bounds")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n]")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA")
+    parser.add_argument("--capture", choices=CAPTURES, default="eager", help="how an epoch runs (default eager)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -145,5 +148,6 @@ def run(args: argparse.Namespace) -> int:
         tf32=args.tf32,
         constraint=args.constraint,
         log=lambda line: print(line, flush=True),
+        capture=args.capture,
     )
     return 0

@@ -11,6 +11,8 @@ import importlib
 import json
 import sys
 
+from grokglass.errors import ExpectedError, InputError
+
 # command -> module implementing add_arguments/run (imported lazily: start-up stays fast)
 COMMANDS = {
     "dataset": ("grokglass.cli_commands", "dataset"),
@@ -49,15 +51,25 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
 
 def parse_json_arg(text: str, what: str) -> dict:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SystemExit(f"error: {what} is not valid JSON: {err}") from None
+        raise InputError(f"{what} is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected error (errors.ExpectedError: a missing, corrupt or mismatched
+    file, a bad argument or config, a diverging sampler) prints one line and returns 2; others
+    keep their traceback."""
     argv = sys.argv[1:] if argv is None else argv
     # build only the requested subcommand's parser so one broken import cannot break the others
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser([command] if command in COMMANDS else None)
     args = parser.parse_args(argv)
-    return int(_load(args.command).run(args) or 0)
+    try:
+        return int(_load(args.command).run(args) or 0)
+    except ExpectedError as err:
+        print(f"error: {args.command}: {err}", file=sys.stderr, flush=True)
+        return 2

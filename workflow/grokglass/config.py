@@ -8,19 +8,21 @@ torch or h5py (the Snakefile imports this module for every dry run and lint).
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from grokglass.expressions import TaskError, parse_expression
+from grokglass.errors import InputError, first_line
+from grokglass.expressions import TaskError, is_prime, parse_expression
 from grokglass.specs import IsingDataset
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(InputError):
+    """A config that cannot run; the message starts 'config error at <key>'."""
 
 
 # ----- loading, scale overlay, validation --------------------------------------------------
@@ -37,41 +39,146 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's contents; a missing or malformed file is a ConfigError naming it."""
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(f"config error: cannot read {path}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config error: {path} is not valid YAML: {first_line(err)}") from None
+
+
 def load(path: str | Path, scale: str | None = None, schema: str | Path | None = None) -> dict:
     """config.yaml (at `scale`, default: the file's) resolved and validated."""
-    with open(path) as fh:
-        raw = yaml.safe_load(fh)
-    if scale is not None:
+    raw = read_yaml(path)
+    if scale is not None and isinstance(raw, dict):
         raw["scale"] = scale
     return resolve(raw, schema)
 
 
-def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | None = None) -> dict:
-    """Apply the selected scale overlay, validate against the schema, check semantics.
+def user_overrides(configfiles: list, base: str | Path, command_line: dict | None) -> dict:
+    """What the user gave on top of the base config.yaml: every extra --configfile (in order),
+    then the --config key=value pairs. These win over the scale overlay (see resolve)."""
+    overrides: dict = {}
+    for path in configfiles:
+        if Path(path).resolve() == Path(base).resolve():
+            continue
+        contents = read_yaml(path)
+        if not isinstance(contents, dict):
+            raise ConfigError(f"config error: {path} must hold a mapping of config keys")
+        overrides = deep_merge(overrides, contents)
+    return deep_merge(overrides, dict(command_line or {}))
 
-    `command_line`: values given with `snakemake --config key=value` (they are already in
-    `raw`, but the scale overlay would override them); applied again after the overlay so that
-    e.g. `--config device=cuda` wins over the quick scale's `device: cpu`.
+
+def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | None = None) -> dict:
+    """Apply the selected scale overlay, refuse unknown keys, validate against the schema,
+    check semantics.
+
+    Precedence, lowest first: config.yaml, the selected `scales` entry, then `command_line`:
+    what the user gave on top (user_overrides: extra --configfile files, then --config
+    key=value). Snakemake has already merged those into `raw`, where the overlay would hide
+    them, so they are applied again after it: `--config device=cuda` wins over the quick
+    scale's `device: cpu`.
     """
     if not isinstance(raw, dict):
         raise ConfigError("config error: the config must be a mapping")
+    schema = load_schema(schema or DEFAULT_SCHEMA)
     scale = raw.get("scale", "paper")
     scales = raw.get("scales", {}) or {}
+    if not isinstance(scales, dict):
+        raise ConfigError("config error at scales: must be a mapping of scale name -> overlay")
     if scale not in scales and scale != "paper":
         raise ConfigError(f"config error at scale: {scale!r} is not one of scales ({', '.join(scales) or 'none'})")
+    for name, overlay in scales.items():  # every overlay, not only the selected one, so a typo shows at once
+        if overlay is not None:
+            check_unknown_keys(overlay, schema, where=f"scales.{name}", partial=True)
     config = deep_merge(raw, scales.get(scale) or {})
-    config = deep_merge(config, {k: v for k, v in (command_line or {}).items() if k != "scale"})
-    validate_schema(config, schema or DEFAULT_SCHEMA)
+    config = deep_merge(config, {k: v for k, v in (command_line or {}).items() if k not in ("scale", "scales")})
+    check_unknown_keys(config, schema)
+    validate_schema(config, schema)
     check_semantics(config)
     return config
 
 
-def validate_schema(config: dict, schema_path: str | Path) -> None:
+def load_schema(schema: str | Path | dict) -> dict:
+    return schema if isinstance(schema, dict) else read_yaml(schema)
+
+
+# ----- unknown keys -------------------------------------------------------------------------
+def check_unknown_keys(value: Any, schema: dict, where: str = "", partial: bool = False) -> None:
+    """Refuse a key that the schema does not list, naming it and the closest known key.
+
+    A mapping whose schema lists properties is closed; additionalProperties (a schema) marks
+    a mapping of user-chosen names (tasks, sweeps, scales). partial: an overlay, where a null
+    value (which removes a key) is allowed.
+    """
+    _walk(value, schema, schema, where, partial)
+
+
+def _walk(value: Any, node: dict, root: dict, where: str, partial: bool) -> None:
+    if not isinstance(value, dict):
+        return
+    node = _object_branch(node, value, root)
+    properties, extra = _known_properties(node, root)
+    for key, item in value.items():
+        here = f"{where}.{key}" if where else str(key)
+        if key in properties:
+            sub = properties[key]
+        elif isinstance(extra, dict):
+            sub = extra
+        elif properties:
+            raise ConfigError(f"config error at {here}: unknown key {key!r}{_closest(key, properties)}")
+        else:
+            continue  # a free-form mapping
+        if not (partial and item is None):
+            _walk(item, sub, root, here, partial)
+
+
+def _closest(key: str, known) -> str:
+    match = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+    if match:
+        return f" (did you mean {match[0]!r}?)"
+    return f" (known: {', '.join(sorted(str(k) for k in known))})"
+
+
+def _deref(node: dict, root: dict) -> dict:
+    while "$ref" in node:
+        target = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _object_branch(node: dict, value: dict, root: dict) -> dict:
+    """Of a oneOf/anyOf, the branch that describes a mapping."""
+    node = _deref(node, root)
+    for choice in ("oneOf", "anyOf"):
+        for branch in node.get(choice, []):
+            branch = _deref(branch, root)
+            if branch.get("type") == "object" or "properties" in branch:
+                return branch
+    return node
+
+
+def _known_properties(node: dict, root: dict) -> tuple[dict, Any]:
+    """(listed properties, additionalProperties) of a schema node, allOf parts merged."""
+    node = _deref(node, root)
+    properties = dict(node.get("properties", {}))
+    extra = node.get("additionalProperties")
+    for part in node.get("allOf", []):
+        more, more_extra = _known_properties(part, root)
+        properties.update(more)
+        extra = extra if extra is not None else more_extra
+    return properties, extra
+
+
+def validate_schema(config: dict, schema: str | Path | dict) -> None:
     import jsonschema
 
-    with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(load_schema(schema))
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
@@ -80,7 +187,13 @@ def validate_schema(config: dict, schema_path: str | Path) -> None:
 
 
 def check_semantics(config: dict) -> None:
-    """What a JSON schema cannot say: expressions parse safely, names refer to tasks of the right kind."""
+    """What a JSON schema cannot say: p is prime, expressions parse safely, names refer to tasks
+    of the right kind."""
+    if not is_prime(config["p"]):
+        raise ConfigError(
+            f"config error at p: {config['p']} is not prime (the tasks are arithmetic in the field Z_p; "
+            "division needs an inverse of every nonzero y)"
+        )
     for name, expression in expression_tasks(config).items():
         try:
             parse_expression(name, expression, config["p"])

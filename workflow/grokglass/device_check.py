@@ -8,9 +8,12 @@ and DIR/device-check.md (the same as tables). Sections:
 1. machine: device name and memory, torch and CUDA versions;
 2. wlmd_throughput: walker-epochs/s of the paper-size sampler (p = 67, d_model = 128,
    split 0.5, the default grid) for K walkers, per matmul precision, eager and with the
-   compiled forward, with TFLOP/s (bench.wlmd_epoch_flops) and peak memory per walker;
-3. compiled_agreement: the compiled forward against eager from the same start (fp32);
-4. host_syncs: whether an epoch synchronises with the host (CUDA: sync debug mode "error");
+   whole epoch captured (sampler.CAPTURES: torch.compile, and CUDA graphs on CUDA), the
+   noise drawn per walker or per group, with TFLOP/s (bench.wlmd_epoch_flops) and peak
+   memory per walker;
+3. compiled_agreement: each capture against eager from the same start (fp32);
+4. host_syncs: whether an epoch synchronises with the host (CUDA: sync debug mode "error"),
+   eager and captured;
 5. precision_agreement: TF32 against fp32 from the same start, as statistics of x, y and
    the kinetic energy (a precision switch is trusted only if these agree);
 6. profile: torch.profiler's top kernels of one epoch;
@@ -46,7 +49,7 @@ from grokglass.model import Transformer, TransformerConfig
 from grokglass.specs import LandscapeSpec, TransformerModel, as_json
 from grokglass.tasks import Task, make_split, write_dataset
 from grokglass.wlmd.grid import EntropyGrid
-from grokglass.wlmd.sampler import compiled_observables, init_walkers, run_epochs
+from grokglass.wlmd.sampler import CAPTURES, init_walkers, run_epochs
 from grokglass.wlmd.settings import PROTOCOLS, GridSpec, SamplerSettings
 from grokglass.wlmd.systems import TransformerSystem
 
@@ -61,7 +64,7 @@ class Sizes:
     p: int
     d_model: int
     walkers: tuple[int, ...]
-    compiled_walkers: tuple[int, ...]  # throughput points also run with the compiled forward
+    captured_walkers: tuple[int, ...]  # throughput points also run with the epoch captured
     epochs: int  # timed epochs per throughput point (fewer if the budget says so)
     warmup: int
     agreement_epochs: int
@@ -72,9 +75,11 @@ class Sizes:
     fraction: float = 0.5
 
 
-PAPER_SIZES = Sizes(67, TransformerModel.d_model, (1, 8, 64, 256), (8, 64), 200, 20, 2000, 64, 500, 8, 20_000)
+PAPER_SIZES = Sizes(67, TransformerModel.d_model, (1, 8, 64, 256), (64,), 200, 20, 2000, 64, 500, 8, 20_000)
 TINY_SIZES = Sizes(11, 16, (1, 4), (4,), 20, 3, 40, 4, 20, 2, 40)
 COMPILED_AGREEMENT_EPOCHS = {"cuda": 500, "cpu": 30}
+# a capture is timed only with this much budget left: compiling the epoch takes tens of seconds
+MIN_SECONDS_TO_COMPILE = {"cuda": 120.0, "cpu": 5.0}
 
 
 @dataclass
@@ -145,28 +150,35 @@ def build_sampler(check: Check, walkers: int, **settings):
     return system, grid, sampler, state
 
 
-def timed_rate(check: Check, walkers: int, budget_share: float, compiled: bool = False, **settings) -> dict:
-    """Walker-epochs/s of `walkers` walkers, the timed epochs cut to `budget_share` of the budget left."""
-    system, grid, sampler, state = build_sampler(check, walkers, **settings)
+def timed_rate(check: Check, walkers: int, budget_share: float, capture: str = "eager", **options) -> dict:
+    """Walker-epochs/s of `walkers` walkers, the timed epochs cut to `budget_share` of the budget left.
+
+    options: sampler settings, and noise_draw for run_epochs.
+    """
+    noise_draw = options.pop("noise_draw", "auto")
+    system, grid, sampler, state = build_sampler(check, walkers, **options)
     if check.cuda:
         torch.cuda.reset_peak_memory_stats(check.device)
-    extra = {}
-    if compiled:  # compile outside the timing (one epoch), and say whether it fell back to eager
-        started = time.perf_counter()
-        run_epochs(system, grid, state, sampler, 1, compiled=True)
+
+    def advance(epochs: int) -> dict:
+        result = run_epochs(system, grid, state, sampler, epochs, capture=capture, noise_draw=noise_draw)
         synchronise(check.device)
+        return result
+
+    extra = {}
+    if capture != "eager":  # compile outside the timing (one epoch), and say whether it fell back to eager
+        started = time.perf_counter()
+        result = advance(1)
         extra["compile_s"] = round(time.perf_counter() - started, 2)
-        if compiled_observables(system).error:
-            extra["fallback"] = compiled_observables(system).error
+        if result["capture_error"]:
+            extra["fallback"] = result["capture_error"]
     started = time.perf_counter()
-    run_epochs(system, grid, state, sampler, check.sizes.warmup, compiled=compiled)
-    synchronise(check.device)
+    advance(check.sizes.warmup)
     per_epoch = (time.perf_counter() - started) / check.sizes.warmup
     left = budget_share * max(check.remaining(), 0.0)
     epochs = max(1, min(check.sizes.epochs, int(left / max(per_epoch, 1e-9))))
     started = time.perf_counter()
-    run_epochs(system, grid, state, sampler, epochs, compiled=compiled)
-    synchronise(check.device)
+    advance(epochs)
     elapsed = time.perf_counter() - started
     rate = walkers * epochs / elapsed
     flops = wlmd_epoch_flops(system.cfg, system.n_examples)
@@ -175,6 +187,11 @@ def timed_rate(check: Check, walkers: int, budget_share: float, compiled: bool =
     if check.cuda:
         row["peak_mib_per_walker"] = torch.cuda.max_memory_allocated(check.device) / 2**20 / walkers
     return {**row, **extra}
+
+
+def captures(check: Check) -> list[str]:
+    """The captures worth timing here: CUDA graphs only exist on CUDA."""
+    return [c for c in CAPTURES if c != "eager" and (check.cuda or c != "graphs")]
 
 
 # ----- sections ------------------------------------------------------------------------------
@@ -196,57 +213,79 @@ def machine(check: Check) -> dict:
 @section("wlmd_throughput", "WLMD walker-epochs/s")
 def wlmd_throughput(check: Check) -> dict:
     rows = []
-    points = [(k, p, "eager") for k in check.sizes.walkers for p in precisions(check)]
-    points += [(k, p, "compiled") for k in check.sizes.compiled_walkers for p in precisions(check)]
-    for i, (walkers, precision, mode) in enumerate(points):
+    points = [(k, p, "eager", "auto") for k in check.sizes.walkers for p in precisions(check)]
+    points += [
+        (k, p, c, "auto") for k in check.sizes.captured_walkers for c in captures(check) for p in precisions(check)
+    ]
+    points.append((check.sizes.captured_walkers[0], "fp32", "eager", "group" if not check.cuda else "walker"))
+    for i, (walkers, precision, capture, noise) in enumerate(points):
+        if capture != "eager" and check.remaining() < MIN_SECONDS_TO_COMPILE[check.device.type]:
+            rows.append({"precision": precision, "capture": capture, "walkers": walkers, "skipped": "budget"})
+            continue
         with matmul_precision(precision):
             # every point gets an equal part of what is left for this section (a third of the budget)
             share = 0.33 / (len(points) - i)
-            rate = timed_rate(check, walkers, share, compiled=mode == "compiled")
-            rows.append({"precision": precision, "mode": mode, **rate})
+            rate = timed_rate(check, walkers, share, capture=capture, noise_draw=noise)
+            rows.append({"precision": precision, "capture": capture, "noise": _noise_name(check, noise), **rate})
     notes = [
-        "compiled: torch.compile of the forward and its backward (static shapes); the update, noise and "
-        "deposit stay eager; compile_s is the first epoch, outside the timing"
+        "capture: eager runs op by op; compiled is torch.compile of the whole epoch (one graph, static "
+        "shapes); graphs is the same replayed as CUDA graphs (mode reduce-overhead). compile_s is the "
+        "first epoch, outside the timing; fallback says why a capture ran eager",
+        "noise: one normal draw per walker per epoch (K kernels), or one per group (one kernel)",
     ]
     return {"rows": rows, "notes": notes}
 
 
-@section("compiled_agreement", "Compiled forward against eager (fp32, same start)")
+def _noise_name(check: Check, noise_draw: str) -> str:
+    if noise_draw == "auto":
+        return "group" if check.cuda else "walker"
+    return noise_draw
+
+
+@section("compiled_agreement", "Captured epochs against eager (fp32, same start)")
 def compiled_agreement(check: Check) -> dict:
-    walkers = check.sizes.walkers[1] if len(check.sizes.walkers) > 1 else 1
-    epochs = check.epochs_that_fit(walkers, COMPILED_AGREEMENT_EPOCHS[check.device.type], 0.2)
-    finals = []
+    walkers = check.sizes.captured_walkers[0]
+    epochs = check.epochs_that_fit(walkers, COMPILED_AGREEMENT_EPOCHS[check.device.type], 0.1)
+    rows, notes = [], []
     with matmul_precision("fp32"):
-        for compiled in (False, True):
-            system, grid, sampler, state = build_sampler(check, walkers)
-            result = run_epochs(system, grid, state, sampler, epochs, compiled=compiled)
-            finals.append({"x": result["x"], "y": result["y"], "params": state.params})
-    row = {"walkers": walkers, "epochs": epochs}
-    for name in ("x", "y", "params"):
-        eager, compiled = finals[0][name].double(), finals[1][name].double()
-        row[f"max_rel_diff_{name}"] = float((eager - compiled).abs().max() / eager.abs().max().clamp_min(1e-30))
-    notes = []
-    if compiled_observables(system).error:
-        notes.append(f"compiling failed, both runs were eager: {compiled_observables(system).error}")
-    return {"rows": [row], "notes": notes}
+        eager = _final_state(check, walkers, epochs, "eager")
+        for capture in captures(check):
+            captured = _final_state(check, walkers, epochs, capture)
+            row = {"capture": capture, "walkers": walkers, "epochs": epochs}
+            for name in ("x", "y", "params"):
+                a, b = eager[name].double(), captured[name].double()
+                row[f"max_rel_diff_{name}"] = float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
+            rows.append(row)
+            if captured["capture_error"]:
+                notes.append(f"{capture} failed to compile, both runs were eager: {captured['capture_error']}")
+    return {"rows": rows, "notes": notes}
+
+
+def _final_state(check: Check, walkers: int, epochs: int, capture: str) -> dict:
+    system, grid, sampler, state = build_sampler(check, walkers)
+    result = run_epochs(system, grid, state, sampler, epochs, capture=capture)
+    return {**result, "params": state.params}
 
 
 @section("host_syncs", "Host synchronisations inside an epoch")
 def host_syncs(check: Check) -> dict:
     if not check.cuda:
         return {"rows": [], "notes": ["CUDA only (torch.cuda.set_sync_debug_mode)"]}
-    system, grid, sampler, state = build_sampler(check, 2)
-    run_epochs(system, grid, state, sampler, 2)  # caches and index tensors first
-    synchronise(check.device)
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        run_epochs(system, grid, state, sampler, 5)
-        verdict = {"host_syncs": "none in 5 epochs"}
-    except RuntimeError as err:
-        verdict = {"host_syncs": f"found: {str(err).splitlines()[0]}"}
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    return {"rows": [verdict]}
+    rows = []
+    for capture in ["eager", *captures(check)]:
+        system, grid, sampler, state = build_sampler(check, 2)
+        run_epochs(system, grid, state, sampler, 2, capture=capture)  # caches, index tensors, compiling
+        synchronise(check.device)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            run_epochs(system, grid, state, sampler, 5, capture=capture)
+            verdict = "none in 5 epochs"
+        except RuntimeError as err:
+            verdict = f"found: {str(err).splitlines()[0]}"
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        rows.append({"capture": capture, "host_syncs": verdict})
+    return {"rows": rows}
 
 
 def trajectory_statistics(check: Check, precision: str, walkers: int, epochs: int) -> dict:

@@ -66,6 +66,11 @@ class Experiment:
     def matmul_precision(self) -> str:
         return self.config.get("matmul_precision", "fp32")
 
+    @property
+    def epoch_capture(self) -> str:
+        """How WLMD segment jobs run an epoch (wlmd.sampler.CAPTURES)."""
+        return self.config.get("epoch_capture", "eager")
+
     def outputs(self) -> list[str]:
         """The targets of `rule all`."""
         out = []

@@ -21,6 +21,9 @@ from collections.abc import Callable
 
 MAX_EXPONENT = 64  # keeps x**k cheap and exact; any real task needs far less
 MAX_NESTED_POWERS = 2  # ((x**64)**64)**64 is already a 262,144-bit integer per pair
+# a bound on the size of every exact intermediate value, in bits: a dataset job evaluates the
+# expression at p^2 pairs, and at this size that stays well under a second per task
+MAX_VALUE_BITS = 32_768
 OPERATORS = "+ - * / ** // %"
 
 
@@ -71,6 +74,12 @@ def parse_expression(name: str, expression: str, p: int | None = None) -> Callab
     except SyntaxError as err:
         raise TaskError(f"task {name!r}: cannot parse {expression!r}: {err.msg}") from None
     _check_node(name, expression, tree.body)
+    bits = value_bits(tree.body, p)
+    if bits > MAX_VALUE_BITS:
+        raise TaskError(
+            f"task {name!r}: {expression.strip()!r} has intermediate values of up to ~{bits:,} bits at "
+            f"p = {p} (more than {MAX_VALUE_BITS:,}): too costly to compute exactly at every pair"
+        )
     if uses_division(tree.body) and p is not None and not is_prime(p):
         raise TaskError(f"task {name!r}: modular division '/' needs a prime p, got p = {p}")
     body = tree.body
@@ -79,6 +88,30 @@ def parse_expression(name: str, expression: str, p: int | None = None) -> Callab
         return _evaluate(body, x, y, p)
 
     return evaluate
+
+
+def value_bits(node: ast.AST, p: int | None) -> int:
+    """An upper bound on the bit length of the largest exact value inside the expression,
+    for x, y in [0, p) (p unknown: 64 bits)."""
+    operand_bits = (p - 1).bit_length() if p else 64
+    if isinstance(node, ast.Name):
+        return operand_bits
+    if isinstance(node, ast.Constant):
+        return abs(int(node.value)).bit_length()
+    if isinstance(node, ast.UnaryOp):
+        return value_bits(node.operand, p)
+    if not isinstance(node, ast.BinOp):
+        return 0
+    left, right = value_bits(node.left, p), value_bits(node.right, p)
+    if isinstance(node.op, ast.Pow):
+        return left * int(node.right.value) if isinstance(node.right, ast.Constant) else left * MAX_EXPONENT
+    if isinstance(node.op, ast.Mult):
+        return left + right
+    if isinstance(node.op, ast.Div):  # a residue mod p, from operands of these sizes
+        return max(left, right, operand_bits)
+    if isinstance(node.op, ast.Mod):
+        return max(left, right)
+    return max(left, right) + 1  # + - //
 
 
 def uses_division(node: ast.AST) -> bool:

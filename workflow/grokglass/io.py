@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import glob
 import json
 import os
 import platform
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 import grokglass
+from grokglass.errors import InputError, first_line
 
 
 def _current_umask() -> int:
@@ -35,9 +38,15 @@ _UMASK = _current_umask()
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the destination's folder; rename it onto `path` on success."""
+    """Yield a temporary path in the destination's folder; rename it onto `path` on success.
+
+    The temporary files of an earlier write of the same output that was killed (SIGKILL
+    leaves no chance to clean up) are removed first: Snakemake never runs two jobs that
+    write one output at once, so any such file is debris.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
@@ -48,6 +57,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete `.{name}.*.tmp` beside `path` (what atomic_path leaves when killed); returns them."""
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
+def open_input_h5(path: str | os.PathLike, what: str) -> h5py.File:
+    """An input HDF5 file opened for reading; a missing or unreadable one is an InputError
+    naming the file and what it should have been (e.g. "merged landscape")."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: the {what} is not a readable HDF5 file ({first_line(err)})") from None
+
+
+def read_attr_json(h5: h5py.File, key: str, path, what: str) -> Any:
+    """A JSON attribute of an input file; missing or malformed is an InputError."""
+    if key not in h5.attrs:
+        raise InputError(f"{path}: the {what} has no {key!r} attribute (not written by grokglass?)")
+    try:
+        return get_attr_json(h5, key)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{path}: the {what}'s {key!r} attribute is not valid JSON ({first_line(err)})") from None
+
+
+def load_torch_input(path: str | os.PathLike, what: str) -> Any:
+    """torch.load with weights_only=True (a file can never run code); a missing, truncated or
+    foreign file is an InputError naming it."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        with warnings.catch_warnings():  # a foreign file's pickle-protocol warning would add lines
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch's own errors all mean "not such a file"
+        raise InputError(f"{path}: not a {what} written by grokglass ({type(err).__name__})") from None
 
 
 def provenance(device: str | torch.device | None = None, **extra: Any) -> dict[str, Any]:

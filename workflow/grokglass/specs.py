@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from grokglass import paths
+from grokglass.errors import InputError, first_line
 from grokglass.wlmd.settings import GridSpec, SamplerSettings
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A spec given with unknown keys or impossible values."""
 
 
@@ -367,7 +368,7 @@ class LandscapeSpec:
 
     def check_segment(self, segment: int) -> None:
         if segment < 0 or (self.segments is not None and segment >= self.segments):
-            raise ValueError(f"segment {segment} out of range: landscape {self.name} has {self.segments} segments")
+            raise SpecError(f"segment {segment} out of range: landscape {self.name} has {self.segments} segments")
 
     # paths
     def state_path(self, segment: int, group: int) -> str:
@@ -419,11 +420,33 @@ class LandscapeSpec:
 
     def identity_difference(self, other: dict) -> str | None:
         """The first identity key whose value differs from `other` (a stored to_dict()), or None."""
+        differences = self.identity_differences(other)
+        return differences[0] if differences else None
+
+    def identity_differences(self, other: dict) -> list[str]:
+        """The identity keys whose values differ from `other` (a stored to_dict()), sorted."""
         mine = self.identity()
-        for key in sorted(set(mine) | (set(other) - set(self.IDENTITY_EXCLUDES))):
-            if json.dumps(mine.get(key), sort_keys=True) != json.dumps(other.get(key), sort_keys=True):
-                return key
-        return None
+        keys = sorted(set(mine) | (set(other) - set(self.IDENTITY_EXCLUDES)))
+        return [k for k in keys if json.dumps(mine.get(k), sort_keys=True) != json.dumps(other.get(k), sort_keys=True)]
+
+    def check_input(self, path, what: str, stored: dict | None) -> None:
+        """Refuse an input file (`what`, e.g. "merged landscape") made for another landscape:
+        `stored` is the spec it carries (its to_dict()). One line names the file and the keys."""
+        if not isinstance(stored, dict):
+            raise InputError(
+                f"{path}: the {what} carries no landscape spec, so it cannot be checked against {self.name!r}"
+            )
+        differences = _leaf_differences(stored, self.identity(), self.identity_differences(stored))
+        if differences:
+            shown = "; ".join(f"{key}: file {_short(a)}, spec {_short(b)}" for key, a, b in differences[:3])
+            more = f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
+            owner = stored.get("name", "?")
+            whose = (
+                f"belongs to landscape {owner!r}, not {self.name!r}"
+                if owner != self.name
+                else (f"was made with other settings of landscape {self.name!r}")
+            )
+            raise InputError(f"{path}: this {what} {whose} ({shown}{more})")
 
     @classmethod
     def from_dict(cls, data: dict | LandscapeSpec) -> LandscapeSpec:
@@ -431,10 +454,34 @@ class LandscapeSpec:
         if isinstance(data, LandscapeSpec):
             return data
         data = dict(data)
-        _check_keys(cls, data, f"landscape {data.get('name', '?')!r}")
-        data["grid"] = grid_from_config(data["grid"])
-        data["sampler"] = SamplerSettings.from_dict(data["sampler"])
-        return cls(**data)
+        what = f"landscape {data.get('name', '?')!r}"
+        _check_keys(cls, data, what)
+        try:
+            data["grid"] = grid_from_config(data["grid"])
+            data["sampler"] = SamplerSettings.from_dict(data["sampler"])
+            return cls(**data)
+        except SpecError:
+            raise
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpecError(f"{what}: {first_line(err)}") from None
+
+
+def _leaf_differences(found: dict, expected: dict, keys: list[str]) -> list[tuple[str, Any, Any]]:
+    """(dotted key, found, expected) for each differing key, descending into mappings."""
+    out = []
+    for key in keys:
+        a, b = found.get(key), expected.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = [k for k in sorted(set(a) | set(b)) if json.dumps(a.get(k)) != json.dumps(b.get(k))]
+            out += [(f"{key}.{k}", a.get(k), b.get(k)) for k in inner]
+        else:
+            out.append((key, a, b))
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def grid_from_config(grid: dict | GridSpec) -> GridSpec:

@@ -11,13 +11,15 @@ from grokglass import paths
 from grokglass.specs import as_json
 
 try:
-    # apply the scale overlay, validate against the schema and check task names/expressions;
-    # config_settings.config holds only the --config key=value pairs (overwrite_config would
-    # also hold every --configfile), which must win over the overlay
+    # apply the scale overlay, refuse unknown keys, validate against the schema and check
+    # task names/expressions; what the user gave on top of config.yaml (extra --configfile
+    # files, then --config key=value pairs) must win over the overlay
     C = gg_config.resolve(
         config,
         workflow.source_path("../schemas/config.schema.yaml"),
-        command_line=workflow.config_settings.config,
+        command_line=gg_config.user_overrides(
+            workflow.config_settings.configfiles, "config.yaml", workflow.config_settings.config
+        ),
     )
     EXPERIMENT = gg_experiment.build(C)
 except gg_config.ConfigError as err:
@@ -29,6 +31,7 @@ LANDSCAPES = EXPERIMENT.landscapes
 FIGURES = EXPERIMENT.figures
 DEVICE = EXPERIMENT.device
 MATMUL_PRECISION = EXPERIMENT.matmul_precision
+EPOCH_CAPTURE = EXPERIMENT.epoch_capture
 
 
 def one_of(names):

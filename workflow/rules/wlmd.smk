@@ -21,11 +21,12 @@ rule wlmd_segment:
         prev=segment_prev_args,
         device=DEVICE,
         precision=MATMUL_PRECISION,
+        capture=EPOCH_CAPTURE,
     shell:
         "python -m grokglass wlmd-segment --spec-json {params.spec} --segment {wildcards.seg}"
         " --group {wildcards.group} {params.prev} --out-state {output.state}"
-        " --out-entropy {output.entropy} --device {params.device} --matmul-precision {params.precision} --threads {threads}"
-        " > {log} 2>&1"
+        " --out-entropy {output.entropy} --device {params.device} --matmul-precision {params.precision} --capture {params.capture}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule wlmd_merge:

@@ -49,6 +49,8 @@ class EntropyGrid:
         # Small constant tensors, built once per device: creating them per call from Python
         # lists copies host -> device, and that copy synchronises the CUDA stream every epoch.
         self._constant_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._constants(self.device)  # filled now: a compiled epoch must not see the cache change
+        self._box = torch.tensor([spec.lows, spec.highs], dtype=torch.float64, device=self.device)
         self._patch_offsets, self._patch_values = self._gaussian_patch()
 
     # ----- construction -------------------------------------------------------------
@@ -99,6 +101,12 @@ class EntropyGrid:
         lows, shape = self._constants(coords.device)
         idx = torch.floor((coords.double() - lows) / self.spec.bin_width).long()
         return torch.minimum(torch.clamp(idx, min=1), shape - 2)
+
+    def outside(self, coords: torch.Tensor) -> torch.Tensor:
+        """Whether each walker's coordinates (K, ndim) lie outside the grid's box: (K,) bool.
+        (bin_index clamps such walkers into the edge bins.)"""
+        coords = coords.double()
+        return ((coords < self._box[0]) | (coords > self._box[1])).any(dim=1)
 
     def gradient(self, bins: torch.Tensor) -> torch.Tensor:
         """Central-difference dS/d(coordinate) at each walker's bin: (K, ndim) float64."""

@@ -39,13 +39,15 @@ landscape.h5 (written from the last merged.h5, by merge_segment(out_landscape=..
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from grokglass.io import atomic_path, get_attr_json, provenance, set_attrs
+from grokglass.errors import InputError, first_line
+from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec
 from grokglass.wlmd.segment import add_spec_arguments, load_spec
 
@@ -60,7 +62,7 @@ CONVERGENCE_COLUMNS = (
 )
 
 
-class MergeError(ValueError):
+class MergeError(InputError):
     """Inputs that do not belong to the same landscape segment."""
 
 
@@ -145,37 +147,26 @@ def convergence_row(
 
 
 # ----- reading and checking inputs ---------------------------------------------------------------
-def _first_difference(a: dict, b: dict) -> str | None:
-    for key in sorted(set(a) | set(b)):
-        if json.dumps(a.get(key), sort_keys=True) != json.dumps(b.get(key), sort_keys=True):
-            return key
-    return None
-
-
-def _check_same(path, what: str, found: dict, expected: dict) -> None:
-    key = _first_difference(found, expected)
-    if key is not None:
-        raise MergeError(
-            f"{path}: {what} differs in key {key!r}: file has {found.get(key)!r}, "
-            f"the landscape spec gives {expected.get(key)!r}"
-        )
-
-
-def _check_settings(path, h5: h5py.File, spec: LandscapeSpec) -> None:
-    """A file must have been made on the landscape's grid with its sampler settings."""
-    _check_same(path, "grid spec", get_attr_json(h5, "grid"), spec.grid.to_dict())
-    _check_same(path, "sampler settings", get_attr_json(h5, "sampler"), spec.sampler.to_dict())
+@contextlib.contextmanager
+def _open_checked(path, what: str, spec: LandscapeSpec) -> Iterator[h5py.File]:
+    """An input file opened after checking that it belongs to this landscape (its spec's
+    identity: data, model, grid, sampler, seed, ...); a missing dataset names the file."""
+    with open_input_h5(path, what) as h5:
+        try:
+            spec.check_input(path, what, read_attr_json(h5, "spec", path, what))
+        except InputError as err:
+            raise MergeError(str(err)) from None
+        try:
+            yield h5
+        except KeyError as err:
+            raise MergeError(f"{path}: the {what} lacks {first_line(err)}") from None
 
 
 def _read_group_file(path, spec: LandscapeSpec, segment: int) -> dict:
-    with h5py.File(path, "r") as h5:
-        _check_settings(path, h5, spec)
+    with _open_checked(path, "group entropy file", spec) as h5:
         file_segment = int(h5.attrs["segment"])
         if file_segment != segment:
             raise MergeError(f"{path}: entropy file is of segment {file_segment}, merging segment {segment}")
-        key = spec.identity_difference(get_attr_json(h5, "spec"))
-        if key is not None:
-            raise MergeError(f"{path}: made with a different landscape spec (key {key!r})")
         return {
             "path": str(path),
             "walker_ids": h5["walker_ids"][()].astype(np.int64),
@@ -202,8 +193,7 @@ def _check_walker_sets(groups: list[dict], walkers: int) -> None:
 
 
 def _read_previous(path, spec: LandscapeSpec, segment: int) -> dict:
-    with h5py.File(path, "r") as h5:
-        _check_settings(path, h5, spec)
+    with _open_checked(path, "previous merged landscape", spec) as h5:
         if int(h5.attrs["segment"]) != segment - 1:
             raise MergeError(
                 f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, expected {segment - 1}"
@@ -308,9 +298,7 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
     """The final landscape.h5 (module docstring) from a segment's merged.h5."""
     spec = LandscapeSpec.from_dict(spec)
     grid, settings = spec.grid, spec.sampler
-    with h5py.File(merged_path, "r") as h5:
-        _check_same(merged_path, "grid spec", get_attr_json(h5, "grid"), grid.to_dict())
-        _check_same(merged_path, "sampler settings", get_attr_json(h5, "sampler"), settings.to_dict())
+    with _open_checked(merged_path, "merged landscape", spec) as h5:
         segment = int(h5.attrs["segment"])
         epochs_per_walker = int(h5.attrs["epochs_per_walker"])
         sampling_device = h5.attrs.get("sampling_device", "unknown")

@@ -6,7 +6,8 @@ One epoch (spec 5.4-5.8), for all K walkers at once:
 2. bins = grid.bin_index((x, y)); (S_x, S_y) = grid.gradient(bins), held constant;
 3. L_comb = sum_k (-S_x,k x_k - S_y,k y_k), back-propagated to the flat parameter buffer;
 4. v += grad * dt  (grad L_comb = -grad_theta S_est: pushes away from over-visited bins);
-5. v -= c_f v + sqrt(c_f (2 - c_f) kT) xi,  xi ~ N(0, 1) from each walker's own generator;
+5. v -= c_f v + sqrt(c_f (2 - c_f) kT) xi,  xi ~ N(0, 1) from each walker's own generator
+   (or one draw for the whole group on CUDA, see NOISE_DRAWS);
 6. theta += v dt;
 7. constraint: reflective box per tensor (5.7), or the norm shell (5.8), or none;
 8. deposit f(t) * Gaussian at the PRE-update bin, t = global epoch (1-based).
@@ -19,7 +20,10 @@ from (base_seed, walker id) alone, so a walker's trajectory does not depend on
 which group or job simulates it. On CPU this holds bit for bit: rows are padded
 to whole SIMD vectors (ROW_ALIGN) and a lone walker runs single-threaded (see
 _group_independent_threads). On CUDA, float atomics in the deposits and kernel
-choices make runs agree only statistically.
+choices make runs agree only statistically, and by default the group's noise is one draw.
+
+The epoch's tensor work is one function (_EpochStep.step) that runs op by op or is
+captured whole by torch.compile (CAPTURES), with the same trajectory to float32 rounding.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from grokglass.errors import DivergenceError
 from grokglass.wlmd.grid import EntropyGrid, wang_landau_factor
 from grokglass.wlmd.settings import CONSTRAINTS, SHARE_MODES, SamplerSettings  # noqa: F401 (re-exported)
 
@@ -251,10 +256,6 @@ def _project_onto_shell(theta: torch.Tensor, velocity: torch.Tensor, norm: float
 
 
 # ----- the epoch loop ----------------------------------------------------------------------
-def _coordinates(x: torch.Tensor, y: torch.Tensor, ndim: int) -> torch.Tensor:
-    return x[:, None] if ndim == 1 else torch.stack([x, y], dim=1)
-
-
 @contextlib.contextmanager
 def _group_independent_threads(state: WalkerState):
     """Run a lone CPU walker single-threaded.
@@ -274,6 +275,17 @@ def _group_independent_threads(state: WalkerState):
             torch.set_num_threads(threads)
 
 
+# How an epoch's tensor work runs: op by op, or captured whole by torch.compile (static
+# shapes, one graph), or captured and replayed as a CUDA graph (torch.compile's
+# "reduce-overhead" mode; on CPU the same as "compiled").
+CAPTURES = ("eager", "compiled", "graphs")
+# Where the Langevin noise comes from: each walker's own generator (K draws per epoch), or one
+# draw per group from the group's first generator (one kernel). "auto": per walker on CPU,
+# where it keeps each walker's trajectory independent of its group bit for bit, and per
+# group on CUDA, where runs agree only statistically anyway (float atomics in the deposits).
+NOISE_DRAWS = ("auto", "walker", "group")
+
+
 def run_epochs(
     system,
     grid: EntropyGrid,
@@ -281,123 +293,220 @@ def run_epochs(
     settings: SamplerSettings,
     n_epochs: int,
     log: Callable[[dict], None] | None = None,
-    compiled: bool = False,
+    capture: str = "eager",
+    noise_draw: str = "auto",
 ) -> dict:
     """Advance all walkers by `n_epochs` epochs (module docstring), updating state and grid in place.
 
     log(record) is called every settings.log_every global epochs with host-side
     numbers (see _log_record); it is the only place the loop waits for the device.
-    compiled: run the system's forward (and so its backward) through torch.compile, static
-    shapes; the update, noise and deposit stay eager. Falls back to eager if compiling fails.
-    Returns the last epoch's pre-update (x, y) as device tensors.
+    capture: one of CAPTURES. A capture that fails to compile falls back to eager before any
+    epoch has run; the returned "capture" says what ran and "capture_error" why it fell back.
+    noise_draw: one of NOISE_DRAWS.
+    Returns the last epoch's pre-update (x, y) as device tensors, and the capture used.
     """
-    observe = compiled_observables(system) if compiled else system.observables
+    if capture not in CAPTURES:
+        raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, got {capture!r}")
+    if grid.n_walkers != state.n_walkers:
+        raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
+    draw_noise = _noise_drawer(state, settings, noise_draw)
+    epoch = _EpochStep(system, grid, state.layout, settings, capture)
     with _group_independent_threads(state):
-        return _run_epochs(system, grid, state, settings, n_epochs, log, observe)
+        x, y = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
+    return {"x": x, "y": y, "capture": epoch.capture, "capture_error": epoch.error}
 
 
-class _CompiledObservables:
-    """system.observables through torch.compile, or eager again once compiling has failed."""
+def _noise_drawer(state: WalkerState, settings: SamplerSettings, noise_draw: str) -> Callable[[], torch.Tensor]:
+    """A function that fills and returns the (K, row) noise buffer; the padding columns stay 0."""
+    if noise_draw not in NOISE_DRAWS:
+        raise ValueError(f"noise_draw must be one of {', '.join(NOISE_DRAWS)}, got {noise_draw!r}")
+    if noise_draw == "auto":
+        noise_draw = "walker" if state.device.type == "cpu" else "group"
+    noise = torch.zeros_like(state.velocity)
+    real = noise[:, : state.layout.numel]
+    if settings.noise_std == 0:
+        return lambda: noise
+    if noise_draw == "group":
+        block = torch.empty_like(real)  # contiguous: the draw is the stream read as one (K, N) block
 
-    def __init__(self, system):
-        self.eager = system.observables
-        self.compiled = torch.compile(system.observables, dynamic=False)
-        self.error: str | None = None
+        def draw_group() -> torch.Tensor:
+            real.copy_(block.normal_(generator=state.generators[0]))
+            return noise
 
-    def __call__(self, params):
-        if self.error is None:
-            try:
-                return self.compiled(params)
-            except Exception as err:  # a backend without a compiler, an unsupported op: run eager
-                self.error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        return self.eager(params)
+        return draw_group
+
+    def draw_per_walker() -> torch.Tensor:
+        for row, generator in zip(real, state.generators):
+            row.normal_(generator=generator)
+        return noise
+
+    return draw_per_walker
 
 
-def compiled_observables(system) -> _CompiledObservables:
-    """The system's compiled forward, compiled once per system object."""
-    cached = getattr(system, "_compiled_observables", None)
-    if cached is None:
-        cached = _CompiledObservables(system)
-        system._compiled_observables = cached
-    return cached
+class _EpochStep:
+    """Steps 1-8 of one epoch for all walkers, as one function of tensors:
+    step(theta, velocity, noise, epoch) -> pre-update (x, y), updating theta, velocity, the
+    grid and the epoch counter (a 0-d device tensor) in place.
+
+    The gradient comes from torch.func.vjp with the bin slopes as cotangents: the same
+    numbers as back-propagating L_comb (bit for bit on CPU), and, unlike autograd.grad on a
+    tensor that requires grad, traceable by torch.compile as one graph.
+    """
+
+    def __init__(self, system, grid: EntropyGrid, layout: ParamLayout, settings: SamplerSettings, capture: str):
+        self.system, self.grid, self.layout, self.settings = system, grid, layout, settings
+        device = grid.device
+        self.bound = (
+            layout.per_element(system.bounds(settings.bound_scale), device) if settings.constraint == "bounds" else None
+        )
+        self.capture, self.error = capture, None
+        self._compiled = None if capture == "eager" else _compile(self.step, capture)
+
+    def __call__(self, theta, velocity, noise, epoch, outside) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._compiled is None:
+            return self.step(theta, velocity, noise, epoch, outside)
+        compiled, self._compiled = self._compiled, None
+        try:  # the first call compiles; fullgraph=True fails before any tensor is touched
+            x, y = compiled(theta, velocity, noise, epoch, outside)
+        except Exception as err:  # a backend without a compiler, an unsupported op: run eager
+            self.capture, self.error = "eager", f"{type(err).__name__}: {_first_line(err)}"
+            return self.step(theta, velocity, noise, epoch, outside)
+        self._compiled = compiled
+        return x, y
+
+    def _forward(self, theta: torch.Tensor):
+        """(the grid's coordinates, to differentiate), y as an auxiliary output."""
+        x, y = self.system.observables(self.layout.views(theta))
+        return ((x,) if self.grid.spec.ndim == 1 else (x, y)), y
+
+    def step(self, theta, velocity, noise, epoch, outside) -> tuple[torch.Tensor, torch.Tensor]:
+        """`outside` (K,) counts each walker's consecutive epochs outside the grid (the guard's)."""
+        grid, settings = self.grid, self.settings
+        epoch += 1.0
+        coordinates, pullback, y = torch.func.vjp(self._forward, theta, has_aux=True)
+        x = coordinates[0]
+        stacked = torch.stack(coordinates, dim=1)
+        off_grid = grid.outside(stacked)
+        outside.add_(1).mul_(off_grid)
+        bins = grid.bin_index(stacked)
+        slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
+        # grad L_comb with L_comb = sum_k -(S_x x_k + S_y y_k): the cotangents are -slope
+        (grad,) = pullback(tuple(-slope[:, axis] for axis in range(grid.spec.ndim)))
+        velocity.add_(grad, alpha=settings.dt)
+        velocity.mul_(1.0 - settings.friction)
+        if settings.noise_std > 0:
+            velocity.add_(noise, alpha=-settings.noise_std)
+        theta.add_(velocity, alpha=settings.dt)
+        if self.bound is not None:
+            _reflect(theta, velocity, self.bound)
+        elif settings.constraint == "shell":
+            _project_onto_shell(theta, velocity, settings.shell_norm)
+        amount = wang_landau_factor(epoch, settings.wl_factor, settings.t_rise, settings.t_drop)
+        grid.deposit(bins, amount, shared=settings.share == "every_step")
+        return x, y
+
+
+def _compile(step: Callable, capture: str) -> Callable:
+    """torch.compile of an epoch step: one graph (fullgraph), static shapes.
+
+    Every run_epochs call compiles the same code with other objects bound, which torch
+    counts as recompiles; the limit is raised so that a process with many samplers (the
+    device check, the tests) keeps compiling, and hitting it raises (so the caller falls
+    back to eager and says so) instead of silently running eager.
+    """
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), 256))
+    if hasattr(config, "fail_on_recompile_limit_hit"):
+        config.fail_on_recompile_limit_hit = True
+    mode = "reduce-overhead" if capture == "graphs" else "default"
+    return torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _run_epochs(
-    system,
-    grid: EntropyGrid,
+    epoch_step: _EpochStep,
+    draw_noise: Callable[[], torch.Tensor],
     state: WalkerState,
     settings: SamplerSettings,
     n_epochs: int,
     log: Callable[[dict], None] | None,
-    observe: Callable,
-) -> dict:
-    if grid.n_walkers != state.n_walkers:
-        raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
-    device = state.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     theta, velocity = state.params, state.velocity
-    ndim = grid.spec.ndim
-    dt, keep = settings.dt, 1.0 - settings.friction
-    noise_std = settings.noise_std
-    noise = torch.zeros_like(velocity)  # the padding columns stay 0
-    n_real = state.layout.numel
-    bound = (
-        state.layout.per_element(system.bounds(settings.bound_scale), device)
-        if settings.constraint == "bounds"
-        else None
-    )
-    shared = settings.share == "every_step"
     # the global epoch lives on the device too, so f(t) never needs a host-to-device copy
-    epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=device)
+    epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=state.device)
+    outside = torch.zeros(state.n_walkers, dtype=torch.int64, device=state.device)
+    if epoch_step.capture == "graphs":  # replayed graphs read and write these very tensors
+        for tensor in (theta, velocity, epoch_tensor, outside, epoch_step.grid.entropy, epoch_step.grid.histogram):
+            torch._dynamo.mark_static_address(tensor)
     clock = time.perf_counter()
     last_log_epoch = state.epoch
     x = y = None
-    for _ in range(n_epochs):
-        epoch_tensor += 1.0
-        theta.requires_grad_(True)
-        x, y = observe(state.layout.views(theta))
-        bins = grid.bin_index(_coordinates(x.detach(), y.detach(), ndim))
-        slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
-        combined = -(slope[:, 0] * x).sum()
-        if ndim == 2:
-            combined = combined - (slope[:, 1] * y).sum()
-        (grad,) = torch.autograd.grad(combined, theta)
-        theta.requires_grad_(False)
-        x, y = x.detach(), y.detach()
-        with torch.no_grad():
-            velocity.add_(grad, alpha=dt)
-            if noise_std > 0:
-                for k, generator in enumerate(state.generators):
-                    noise[k, :n_real].normal_(generator=generator)
-                velocity.mul_(keep).add_(noise, alpha=-noise_std)
-            else:
-                velocity.mul_(keep)
-            theta.add_(velocity, alpha=dt)
-            if bound is not None:
-                _reflect(theta, velocity, bound)
-            elif settings.constraint == "shell":
-                _project_onto_shell(theta, velocity, settings.shell_norm)
-            amount = wang_landau_factor(epoch_tensor, settings.wl_factor, settings.t_rise, settings.t_drop)
-            grid.deposit(bins, amount, shared=shared)
-        state.epoch += 1
-        if log is not None and state.epoch % settings.log_every == 0:
-            now = time.perf_counter()
-            record = _log_record(state, settings, x, y, (state.epoch - last_log_epoch) / max(now - clock, 1e-9))
-            clock, last_log_epoch = now, state.epoch
-            log(record)
-    return {"x": x, "y": y}
+    with torch.no_grad():
+        for _ in range(n_epochs):
+            x, y = epoch_step(theta, velocity, draw_noise(), epoch_tensor, outside)
+            state.epoch += 1
+            if state.epoch % settings.log_every == 0:
+                check_health(state, settings, epoch_step.grid, x, y, outside)
+                if log is not None:
+                    now = time.perf_counter()
+                    rate = (state.epoch - last_log_epoch) / max(now - clock, 1e-9)
+                    clock, last_log_epoch = now, state.epoch
+                    log(_log_record(state, settings, x, y, rate))
+        if x is not None and state.epoch % settings.log_every != 0:
+            check_health(state, settings, epoch_step.grid, x, y, outside)  # before the caller writes anything
+    if x is not None:  # a replayed CUDA graph overwrites its outputs on the next replay
+        x, y = x.clone(), y.clone()
+    return x, y
+
+
+def kinetic_per_parameter(state: WalkerState) -> torch.Tensor:
+    """K/N of each walker, (K,) float64; equipartition gives kT/2."""
+    return 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel
+
+
+def check_health(
+    state: WalkerState, settings: SamplerSettings, grid: EntropyGrid, x: torch.Tensor, y: torch.Tensor, outside
+) -> None:
+    """The divergence guard: raise DivergenceError, naming the walker, the epoch and the numbers,
+    if a walker's (x, y) is not finite, its kinetic energy per parameter exceeds
+    max_kinetic_ratio x kT/2, or it has stayed outside the grid for max_epochs_outside epochs.
+    (Reflective bounds keep theta finite however large dt is, so finiteness alone misses a
+    diverging run.) Reads the device: call it only at log points."""
+    finite = (torch.isfinite(x) & torch.isfinite(y)).tolist()
+    kinetic = kinetic_per_parameter(state).tolist()
+    outside = outside.tolist()
+    xs, ys = x.double().tolist(), y.double().tolist()
+    half_kT = 0.5 * settings.kT
+    hint = f"the step dt = {settings.dt:g} is most likely too large (lower wlmd.sampler.dt)"
+    for k, walker in enumerate(state.walker_ids):
+        where = f"walker {walker} at epoch {state.epoch}"
+        if not finite[k]:
+            raise DivergenceError(f"{where}: non-finite (x, y) = ({xs[k]}, {ys[k]}); {hint}")
+        if half_kT > 0 and kinetic[k] > settings.max_kinetic_ratio * half_kT:
+            raise DivergenceError(
+                f"{where}: kinetic energy per parameter {kinetic[k]:.4g} is {kinetic[k] / half_kT:.3g} x kT/2 = "
+                f"{half_kT:g} (limit {settings.max_kinetic_ratio:g} x, max_kinetic_ratio); {hint}"
+            )
+        if outside[k] >= settings.max_epochs_outside:
+            raise DivergenceError(
+                f"{where}: outside the grid (x {grid.spec.lows[0]:g}..{grid.spec.highs[0]:g}) for {outside[k]} "
+                f"consecutive epochs (limit {settings.max_epochs_outside}, max_epochs_outside), now at "
+                f"x = {xs[k]:.4g}, y = {ys[k]:.4g}: its visits all fall in edge bins; {hint}, or the grid "
+                "(wlmd.grid) does not cover where the walkers go"
+            )
 
 
 def _log_record(
     state: WalkerState, settings: SamplerSettings, x: torch.Tensor, y: torch.Tensor, epochs_per_s: float
 ) -> dict:
-    """Host-side progress numbers; raises if any walker's coordinates stopped being finite."""
-    finite = torch.isfinite(x) & torch.isfinite(y)
-    if not bool(finite.all()):
-        bad = [w for w, ok in zip(state.walker_ids, finite.tolist()) if not ok]
-        raise FloatingPointError(
-            f"walkers {bad} have non-finite (x, y) at epoch {state.epoch}; the step dt is probably too large"
-        )
-    kinetic = 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel  # K/N per walker
+    """Host-side progress numbers (check_health has passed)."""
+    kinetic = kinetic_per_parameter(state)
     return {
         "epoch": state.epoch,
         "x_mean": float(x.mean()),

@@ -28,7 +28,6 @@ State file (`out_state`, torch.save): {"walkers": WalkerState.to_dict(), "spec" 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,12 +37,22 @@ import numpy as np
 import torch
 
 from grokglass.cli_commands import add_matmul_precision_argument
-from grokglass.io import apply_matmul_precision, atomic_path, get_attr_json, pick_device, provenance, set_attrs
+from grokglass.errors import InputError, first_line
+from grokglass.io import (
+    apply_matmul_precision,
+    atomic_path,
+    load_torch_input,
+    open_input_h5,
+    pick_device,
+    provenance,
+    read_attr_json,
+    set_attrs,
+)
 from grokglass.models import build_system as build_system_of
 from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
 from grokglass.wlmd.grid import EntropyGrid
-from grokglass.wlmd.sampler import WalkerState, format_record, init_walkers, run_epochs
+from grokglass.wlmd.sampler import CAPTURES, WalkerState, format_record, init_walkers, run_epochs
 
 
 def build_system(spec: LandscapeSpec, device: torch.device):
@@ -55,28 +64,30 @@ def build_system(spec: LandscapeSpec, device: torch.device):
 def load_spec(spec_json: str | None, spec_file: str | None) -> LandscapeSpec:
     """The landscape spec from a JSON string or a JSON/YAML file."""
     if (spec_json is None) == (spec_file is None):
-        raise ValueError("give exactly one of --spec-json and --spec-file")
-    if spec_json is not None:
-        from grokglass.cli import parse_json_arg
+        raise InputError("give exactly one of --spec-json and --spec-file")
+    from grokglass.cli import parse_json_arg
 
+    if spec_json is not None:
         return LandscapeSpec.from_dict(parse_json_arg(spec_json, "--spec-json"))
     path = Path(spec_file)
     if path.suffix in (".yaml", ".yml"):
-        import yaml
+        from grokglass.config import read_yaml
 
-        return LandscapeSpec.from_dict(yaml.safe_load(path.read_text()))
-    return LandscapeSpec.from_dict(json.loads(path.read_text()))
+        return LandscapeSpec.from_dict(read_yaml(path))
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the landscape spec ({err.strerror or err})") from None
+    return LandscapeSpec.from_dict(parse_json_arg(text, f"--spec-file {path}"))
 
 
 def read_merged_entropy(path: str | Path, spec: LandscapeSpec, segment: int) -> torch.Tensor:
     """S_bar of the previous segment's merged file, after checking it belongs to this landscape."""
-    with h5py.File(path, "r") as h5:
-        file_grid = get_attr_json(h5, "grid")
-        expected = spec.grid.to_dict()
-        if json.dumps(file_grid, sort_keys=True) != json.dumps(expected, sort_keys=True):
-            raise ValueError(f"{path}: merged landscape has grid {file_grid}, the spec asks for {expected}")
+    what = "merged landscape"
+    with open_input_h5(path, what) as h5:
+        spec.check_input(path, what, read_attr_json(h5, "spec", path, what))
         if int(h5.attrs["segment"]) != segment - 1:
-            raise ValueError(
+            raise InputError(
                 f"{path}: merged landscape is of segment {int(h5.attrs['segment'])}, "
                 f"segment {segment} needs segment {segment - 1}"
             )
@@ -94,14 +105,18 @@ def run_segment(
     out_entropy: str | Path,
     device: str | torch.device = "auto",
     log: Callable[[str], None] = print,
+    capture: str = "eager",
 ) -> None:
-    """Run one segment of one group and write out_state and out_entropy (module docstring)."""
+    """Run one segment of one group and write out_state and out_entropy (module docstring).
+
+    capture: how the epoch runs (sampler.CAPTURES); it changes speed, not the trajectory
+    beyond float32 rounding."""
     spec = LandscapeSpec.from_dict(spec)
     spec.check_segment(segment)
     if segment == 0 and (prev_merged is not None or prev_state is not None):
-        raise ValueError("segment 0 starts fresh: give neither a previous merged file nor a previous state")
+        raise InputError("segment 0 starts fresh: give neither a previous merged file nor a previous state")
     if segment > 0 and (prev_merged is None or prev_state is None):
-        raise ValueError(
+        raise InputError(
             f"segment {segment} continues segment {segment - 1}: it needs both the "
             "previous merged landscape and the group's previous walker state"
         )
@@ -125,8 +140,12 @@ def run_segment(
         f"epochs {epochs_start + 1}..{epochs_start + epochs}, {state.layout.numel} parameters each"
     )
     started = time.perf_counter()
-    result = run_epochs(system, grid, state, settings, epochs, log=lambda record: log(format_record(record)))
+    result = run_epochs(
+        system, grid, state, settings, epochs, log=lambda record: log(format_record(record)), capture=capture
+    )
     elapsed = time.perf_counter() - started
+    if result["capture_error"]:
+        log(f"wlmd {name}: the {capture} epoch did not compile ({result['capture_error']}); it ran eager")
     final_x, final_y = result["x"].cpu(), result["y"].cpu()
     log(
         f"wlmd {name}: segment {segment} group {group} done in {elapsed:.1f} s "
@@ -142,6 +161,7 @@ def run_segment(
         group=group,
         epochs_start=epochs_start,
         epochs_end=epochs_start + epochs,
+        epoch_capture=result["capture"],
     )
     attrs.update(grid=grid.spec.to_dict(), sampler=settings.to_dict())
     state_blob = {"walkers": state.to_dict(), "spec": spec.to_dict(), "segment": segment, "group": group}
@@ -155,24 +175,24 @@ def run_segment(
 def _load_state(
     path, spec: LandscapeSpec, segment: int, group: int, walker_ids: list[int], epochs_start: int, device: torch.device
 ) -> WalkerState:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    difference = spec.identity_difference(blob["spec"])
-    if difference is not None:
-        raise ValueError(
-            f"{path}: walker state was made with a different landscape spec "
-            f"(key {difference!r}: {blob['spec'].get(difference)!r} vs "
-            f"{spec.identity().get(difference)!r})"
-        )
+    what = "walker state"
+    blob = load_torch_input(path, what)
+    if not isinstance(blob, dict) or not {"walkers", "spec", "segment", "group"} <= set(blob):
+        raise InputError(f"{path}: not a {what} written by grokglass (unexpected contents)")
+    spec.check_input(path, what, blob["spec"])
     if blob["group"] != group or blob["segment"] != segment - 1:
-        raise ValueError(
+        raise InputError(
             f"{path}: state of segment {blob['segment']} group {blob['group']}, expected "
             f"segment {segment - 1} group {group}"
         )
-    state = WalkerState.from_dict(blob["walkers"], device)
+    try:
+        state = WalkerState.from_dict(blob["walkers"], device)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: {what} cannot be restored: {first_line(err)}") from None
     if state.walker_ids != walker_ids:
-        raise ValueError(f"{path}: state holds walkers {state.walker_ids}, group {group} is {walker_ids}")
+        raise InputError(f"{path}: state holds walkers {state.walker_ids}, group {group} is {walker_ids}")
     if state.epoch != epochs_start:
-        raise ValueError(
+        raise InputError(
             f"{path}: state is at epoch {state.epoch}, segment {segment} starts after epoch {epochs_start}"
         )
     return state
@@ -207,6 +227,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n] (default auto)")
     add_matmul_precision_argument(parser)
     parser.add_argument(
+        "--capture",
+        choices=CAPTURES,
+        default="eager",
+        help="run each epoch op by op (eager, default), compiled whole by torch.compile, or as CUDA graphs",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -229,5 +255,6 @@ def run(args: argparse.Namespace) -> int:
         args.out_entropy,
         device=args.device,
         log=lambda line: print(line, flush=True),
+        capture=args.capture,
     )
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +91,15 @@ class SamplerSettings:
     shell_norm: float = 30.0
     share: str = "chunk"  # "chunk": own S per walker; "every_step": one S shared by the group
     log_every: int = 1000
+    # divergence guard (checked at log points and at the end of every run): the kinetic energy
+    # per parameter may reach this multiple of kT/2, a walker may stay outside the grid this
+    # many consecutive epochs; beyond either the job stops (a dt too large, usually)
+    max_kinetic_ratio: float = 100.0
+    max_epochs_outside: int = 2000
+
+    # added after landscapes were first sampled: left out of to_dict() while they hold their
+    # defaults, so existing segment jobs keep their parameters (and their results)
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("max_kinetic_ratio", "max_epochs_outside")
 
     def __post_init__(self):
         if self.constraint not in CONSTRAINTS:
@@ -107,6 +116,11 @@ class SamplerSettings:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.shell_norm <= 0 or self.bound_scale <= 0:
             raise ValueError("shell_norm and bound_scale must be > 0")
+        if not self.max_kinetic_ratio > 1 or self.max_epochs_outside < 1:
+            raise ValueError(
+                f"need max_kinetic_ratio > 1 and max_epochs_outside >= 1, got "
+                f"{self.max_kinetic_ratio}, {self.max_epochs_outside}"
+            )
 
     @property
     def noise_std(self) -> float:
@@ -114,7 +128,11 @@ class SamplerSettings:
         return math.sqrt(self.friction * (2.0 - self.friction) * self.kT)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for name in self.OMITTED_AT_DEFAULT:
+            if data[name] == _DEFAULTS[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplerSettings:
@@ -123,3 +141,6 @@ class SamplerSettings:
         if unknown:
             raise ValueError(f"unknown sampler settings {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(SamplerSettings)}

@@ -1,0 +1,247 @@
+"""Fault injection: bad inputs and diverging runs are refused with one clear line, and nothing
+is written in place of a real result (issue 13). Each case failed silently (or with a raw
+traceback) before the checks existed."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import pytest
+import yaml
+from test_wlmd_segment_merge import make_spec, quiet
+
+from grokglass import config as C
+from grokglass.errors import DivergenceError, InputError
+from grokglass.expressions import TaskError, parse_expression
+from grokglass.io import atomic_path
+from grokglass.tasks import Task, write_dataset
+from grokglass.wlmd.merge import MergeError, merge_segment, write_landscape
+from grokglass.wlmd.segment import run_segment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    paths = {}
+    for name, expression in (("add", "x + y"), ("square", "x**2 + y**2")):
+        paths[name] = folder / f"{name}7.h5"
+        write_dataset(paths[name], Task(name, expression, 7), split_seed=0)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def two_landscapes(datasets, tmp_path_factory):
+    """Segment 0 (one group of 2 walkers) merged, for an 'add' and a 'square' landscape."""
+    folder = tmp_path_factory.mktemp("landscapes")
+    out = {}
+    for name in ("add", "square"):
+        spec = make_spec(datasets[name], name=f"grok_{name}", task=name, walkers=2, walkers_per_job=2)
+        files = {k: folder / f"{name}_{k}" for k in ("state.pt", "group0.h5", "merged.h5")}
+        run_segment(spec, 0, 0, None, None, files["state.pt"], files["group0.h5"], device="cpu", log=quiet)
+        merge_segment(spec, 0, [files["group0.h5"]], None, files["merged.h5"], log=quiet)
+        out[name] = (spec, files)
+    return out
+
+
+def segment_1(spec, merged, state, tmp_path):
+    run_segment(spec, 1, 0, merged, state, tmp_path / "s.pt", tmp_path / "e.h5", device="cpu", log=quiet)
+
+
+# ----- 1. another landscape's files ------------------------------------------------------------
+def test_a_segment_refuses_another_landscapes_merged_file(two_landscapes, tmp_path):
+    (add, add_files), (_, square_files) = two_landscapes["add"], two_landscapes["square"]
+    with pytest.raises(
+        InputError,
+        match=r"merged\.h5: this merged landscape belongs to landscape 'grok_square', not 'grok_add' \(data: ",
+    ):
+        segment_1(add, square_files["merged.h5"], add_files["state.pt"], tmp_path)
+    with pytest.raises(InputError, match=r"state\.pt: this walker state belongs to landscape 'grok_square'"):
+        segment_1(add, add_files["merged.h5"], square_files["state.pt"], tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_box_landscape_refuses_a_shell_landscapes_file(two_landscapes, tmp_path):
+    add, files = two_landscapes["add"]
+    shell = copy.deepcopy(add)
+    shell["sampler"].update(constraint="shell")
+    with pytest.raises(
+        InputError,
+        match=r"other settings of landscape 'grok_add' \(sampler\.constraint: file \"bounds\", spec \"shell\"\)",
+    ):
+        segment_1(shell, files["merged.h5"], files["state.pt"], tmp_path)
+
+
+def test_merge_and_landscape_refuse_mixed_inputs(two_landscapes, tmp_path):
+    (add, _), (_, square_files) = two_landscapes["add"], two_landscapes["square"]
+    with pytest.raises(MergeError, match=r"group0\.h5: this group entropy file belongs to landscape 'grok_square'"):
+        merge_segment(add, 0, [square_files["group0.h5"]], None, tmp_path / "m.h5", log=quiet)
+    with pytest.raises(MergeError, match=r"this merged landscape belongs to landscape 'grok_square'"):
+        write_landscape(add, square_files["merged.h5"], tmp_path / "landscape.h5", log=quiet)
+    assert not list(tmp_path.iterdir())
+
+
+# ----- 2. a diverging sampler -------------------------------------------------------------------
+@pytest.mark.parametrize("dt", [10.0, 1e30])
+def test_a_diverging_sampler_stops_before_writing(datasets, tmp_path, dt):
+    spec = make_spec(datasets["add"], walkers=2, walkers_per_job=2)
+    spec["sampler"]["dt"] = dt
+    with pytest.raises(
+        DivergenceError, match=r"walker \d at epoch \d+: kinetic energy per parameter .* x kT/2 .*dt = .* too large"
+    ):
+        run_segment(spec, 0, 0, None, None, tmp_path / "s.pt", tmp_path / "e.h5", device="cpu", log=quiet)
+    assert not list(tmp_path.iterdir())
+
+
+def test_walkers_pinned_outside_the_grid_stop_the_job(datasets, tmp_path):
+    """A grid that misses where the walkers are (x = ln CE ~ 0.7 at init, grid x in [-6, -2])."""
+    spec = make_spec(datasets["add"], walkers=2, walkers_per_job=2)
+    spec["grid"] = {**spec["grid"], "x": [-6.0, -2.0], "bias_start": -2.5}
+    spec["sampler"]["max_epochs_outside"] = 20
+    with pytest.raises(DivergenceError, match=r"outside the grid \(x -6\.\.-2\) for \d+ consecutive epochs"):
+        run_segment(spec, 0, 0, None, None, tmp_path / "s.pt", tmp_path / "e.h5", device="cpu", log=quiet)
+    assert not list(tmp_path.iterdir())
+
+
+# ----- 3. config that would be ignored ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def raw():
+    with open(os.path.join(ROOT, "config.yaml")) as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda c: c.update(wlmdd={}), "config error at wlmdd: unknown key 'wlmdd' (did you mean 'wlmd'?)"),
+        (
+            lambda c: c["wlmd"]["sampler"].update(dtt=1),
+            "config error at wlmd.sampler.dtt: unknown key 'dtt' (did you mean 'dt'?)",
+        ),
+        (lambda c: c["wlmd"]["grid"].update(bin=1), "config error at wlmd.grid.bin: unknown key 'bin'"),
+        (
+            lambda c: c["scales"]["quick"]["wlmd"].update(walkrs=2),
+            "config error at scales.quick.wlmd.walkrs: unknown key",
+        ),
+        (
+            lambda c: c["ising"]["landscape"].setdefault("sampler", {}).update(kt=1),
+            "config error at ising.landscape.sampler.kt",
+        ),
+        (lambda c: c.update(p=4), "config error at p: 4 is not prime"),
+    ],
+)
+def test_config_typos_and_a_composite_p_are_refused(raw, mutate, message):
+    bad = copy.deepcopy(raw)
+    mutate(bad)
+    with pytest.raises(C.ConfigError) as err:
+        C.resolve(bad)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_value_in_an_extra_configfile_wins_over_the_scale_overlay(raw, tmp_path):
+    extra = tmp_path / "more.yaml"
+    extra.write_text("wlmd: {walkers: 6}\n")
+    merged = C.deep_merge({**copy.deepcopy(raw), "scale": "quick"}, {"wlmd": {"walkers": 6}})  # as Snakemake merges
+    overrides = C.user_overrides([os.path.join(ROOT, "config.yaml"), extra], os.path.join(ROOT, "config.yaml"), {})
+    assert C.resolve(merged, command_line=overrides)["wlmd"]["walkers"] == 6
+    assert C.resolve(merged)["wlmd"]["walkers"] == raw["scales"]["quick"]["wlmd"]["walkers"]  # without: the overlay
+
+
+def test_a_dry_run_with_an_unknown_key_names_it(tmp_path):
+    result = subprocess.run(
+        ["snakemake", "-n", "--profile", "profiles/local", "--config", "wlmdd=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "config error at wlmdd: unknown key 'wlmdd' (did you mean 'wlmd'?)" in result.stdout + result.stderr
+
+
+# ----- 4. corrupt inputs and bad arguments: one line, no traceback -------------------------------
+def cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "grokglass", *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd
+    )
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def segment_args(spec, merged, state, tmp_path):
+    return [
+        "wlmd-segment", "--spec-json", json.dumps(spec), "--segment", "1", "--group", "0",
+        "--prev-merged", str(merged), "--prev-state", str(state),
+        "--out-state", str(tmp_path / "s.pt"), "--out-entropy", str(tmp_path / "e.h5"), "--device", "cpu",
+    ]  # fmt: skip
+
+
+def test_a_truncated_merged_file_is_named(two_landscapes, tmp_path):
+    spec, files = two_landscapes["add"]
+    truncated = tmp_path / "merged.h5"
+    truncated.write_bytes(files["merged.h5"].read_bytes()[:1000])
+    result = cli(*segment_args(spec, truncated, files["state.pt"], tmp_path))
+    assert_one_line_error(result, str(truncated), "merged landscape is not a readable HDF5 file")
+
+
+def test_a_garbage_state_file_is_named_and_never_unpickled_unsafely(two_landscapes, tmp_path):
+    spec, files = two_landscapes["add"]
+    garbage = tmp_path / "group0.pt"
+    garbage.write_bytes(b"\x80\x04not a torch file at all" * 10)
+    result = cli(*segment_args(spec, files["merged.h5"], garbage, tmp_path / "x"))
+    assert_one_line_error(result, str(garbage), "not a walker state written by grokglass")
+    assert "weights_only=False" not in result.stderr
+
+
+def test_missing_inputs_and_bad_json_are_one_line(two_landscapes, tmp_path):
+    spec, files = two_landscapes["add"]
+    result = cli(*segment_args(spec, tmp_path / "nowhere.h5", files["state.pt"], tmp_path))
+    assert_one_line_error(result, "nowhere.h5: merged landscape not found")
+    result = cli("wlmd-segment", "--spec-json", "{not json", "--segment", "0", "--group", "0",
+                 "--out-state", "s", "--out-entropy", "e")  # fmt: skip
+    assert_one_line_error(result, "--spec-json is not valid JSON")
+    result = cli(
+        *segment_args(
+            {**spec, "sampler": {**spec["sampler"], "dtt": 1}}, files["merged.h5"], files["state.pt"], tmp_path
+        )
+    )
+    assert_one_line_error(result, "unknown sampler settings ['dtt']")
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_an_unexpected_error_keeps_its_traceback(tmp_path):
+    result = cli("device-check", "--device", "cpu", "--out", "/proc/no/such/place", "--budget-s", "0.1")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+# ----- 5. costly expressions ----------------------------------------------------------------------
+@pytest.mark.parametrize("expression", ["((x**64)**64)**64", "(x**64)**64 * (y**64)**64"])
+def test_costly_expressions_are_refused_before_any_job(expression):
+    with pytest.raises(TaskError, match="too"):
+        parse_expression("t", expression, 67)
+
+
+# ----- 6. debris of a killed write -------------------------------------------------------------
+def test_a_killed_writes_temporary_is_removed_by_the_next_write(tmp_path):
+    out = tmp_path / "merged.h5"
+    debris = tmp_path / ".merged.h5.abc123.tmp"  # what atomic_path leaves when SIGKILLed
+    debris.touch()
+    other = tmp_path / ".other.h5.abc123.tmp"
+    other.touch()
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        h5["x"] = 1
+    assert out.exists() and not debris.exists()
+    assert other.exists()  # another output's temporary is left alone

@@ -1,0 +1,26 @@
+"""Expected errors: what a command was given is wrong (a file, an argument, the config).
+
+The command line (grokglass.cli.main) prints such an error (ExpectedError) as one line naming the file or
+argument and exits with status 2, without a traceback; anything else is a bug and keeps
+its traceback. Torch-free, so the config checks can use it.
+"""
+
+from __future__ import annotations
+
+
+class ExpectedError(ValueError):
+    """An error the user can act on from its one line; cli.main prints it without a traceback."""
+
+
+class InputError(ExpectedError):
+    """A missing, corrupt or mismatched input, or a bad argument; the message names it."""
+
+
+class DivergenceError(ExpectedError, FloatingPointError):
+    """The sampler's dynamics left the physical regime (runaway kinetic energy, walkers pinned
+    outside the grid, non-finite coordinates): the job stops before writing anything."""
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's message on one line (h5py and torch messages span several)."""
+    return " ".join(str(err).split()) or type(err).__name__
