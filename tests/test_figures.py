@@ -76,6 +76,8 @@ def write_landscape(path, entropy, x_edges, y_edges, convergence=None):
             "maxent_shift_bins": np.array([np.nan, 9.0, 4.0, 2.0, 1.0]),
             "flatness": np.array([0.1, 0.3, 0.5, 0.7, 0.8]),
             "visited_entropy_range": np.array([20.0, 25.0, 28.0, 29.0, 30.0]),
+            "kinetic_per_param": np.array([0.49, 0.51, 0.50, 0.52, 0.50]),
+            "kinetic_per_param_max": np.array([0.55, 0.56, 0.54, 0.58, 0.55]),
         }
         for key, value in conv.items():
             group.create_dataset(key, data=value)
@@ -85,7 +87,7 @@ def write_landscape(path, entropy, x_edges, y_edges, convergence=None):
                 "epochs_per_walker": 5000,
                 "walkers": 2,
                 "segments": 5,
-                "sampler": {"dt": 2e-5},
+                "sampler": {"dt": 2e-5, "kT": 1.0},
                 "grid": {"bin_width": 0.02},
                 "seed": 0,
             },
@@ -274,7 +276,7 @@ def test_convergence(inputs, tmp_path):
     prefix = tmp_path / "conv"
     fig = figure_function("convergence")(inputs["landscapes"][0], prefix)
     axes = data_axes(fig)
-    assert len(axes) == 3
+    assert len(axes) == 4
     assert axes[0].get_yscale() == "log" and axes[2].get_yscale() == "linear"
     assert axes[0].get_xlabel() == "epochs per walker"
     table = assert_outputs(prefix)
@@ -285,8 +287,13 @@ def test_convergence(inputs, tmp_path):
         "maxent_shift_bins",
         "flatness",
         "visited_entropy_range",
+        "kinetic_per_param",
+        "kinetic_per_param_max",
     ]
     assert "1% of S range" in labels_of(axes[0])
+    assert {"mean over walkers", "max over walkers", "kT/2"} <= set(labels_of(axes[3]))
+    (reference,) = [line for line in axes[3].get_lines() if line.get_label() == "kT/2"]
+    assert set(reference.get_ydata()) == {0.5}
 
 
 # ----------------------------------------------------------------------------- landscape summary

@@ -2,17 +2,23 @@
 
 Panels vs epochs per walker: (a) mean |dS| between consecutive segments' merged
 landscapes, (b) shift of the max-entropy curve between segments (bins),
-(c) histogram flatness. Where the file has `visited_entropy_range`, panel (a)
+(c) histogram flatness, (d) kinetic energy per parameter at each segment's end (mean and
+max over walkers) against kT/2 (dashed, from the landscape's sampler settings): a run whose
+K/N leaves kT/2 is not sampling the Langevin equilibrium (the divergence guard stops one far
+off). Where the file has `visited_entropy_range`, panel (a)
 also shows 1 % of it (dashed, "1% of S range"), the convergence criterion. An axis is logarithmic where that is sensible: all
 plotted values positive and spanning more than a decade. Missing datasets give
 an empty panel with a note.
 
 CSV (<prefix>.csv): the convergence table as stored, one row per segment:
 segment, epochs_per_walker, mean_abs_dS, maxent_shift_bins, flatness,
-visited_entropy_range (only the columns present in the file).
+visited_entropy_range, kinetic_per_param, kinetic_per_param_max (only the columns present
+in the file).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -22,17 +28,48 @@ from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
 from grokglass.figures.style import figure_style
 
-COLUMNS = ("segment", "epochs_per_walker", "mean_abs_dS", "maxent_shift_bins", "flatness", "visited_entropy_range")
+COLUMNS = (
+    "segment",
+    "epochs_per_walker",
+    "mean_abs_dS",
+    "maxent_shift_bins",
+    "flatness",
+    "visited_entropy_range",
+    "kinetic_per_param",
+    "kinetic_per_param_max",
+)
 PANELS = (
     ("mean_abs_dS", "mean |ΔS| between segments", "(a) entropy change", style.TRAIN_COLOR),
     ("maxent_shift_bins", "max-entropy curve shift (bins)", "(b) y* shift", style.TEST_COLOR),
     ("flatness", "histogram flatness", "(c) flatness", style.EXTRA_COLOR),
+    ("kinetic_per_param", "kinetic energy per parameter", "(d) K/N", style.TRAIN_COLOR),
 )
 
 
 def _log_sensible(values: np.ndarray) -> bool:
     v = values[np.isfinite(values)]
     return len(v) >= 2 and bool(np.all(v > 0)) and v.max() / v.min() > 10.0
+
+
+def _half_kT(attrs: dict) -> float | None:
+    try:
+        return 0.5 * float(json.loads(attrs["sampler"])["kT"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _kinetic_references(ax, x, table: pd.DataFrame, half_kT: float | None, y: np.ndarray) -> np.ndarray:
+    """Panel (d): the walkers' max K/N and the equilibrium kT/2 beside the mean; returns all plotted."""
+    plotted = [y]
+    if "kinetic_per_param_max" in table:
+        top = table["kinetic_per_param_max"].to_numpy()
+        ax.plot(x, top, marker=".", ms=3, lw=0.8, color=style.TEST_COLOR, label="max over walkers")
+        plotted.append(top)
+    if half_kT is not None:
+        ax.axhline(half_kT, ls="--", lw=1.0, color=style.ALPHA_COLOR, label="kT/2")
+        plotted.append(np.array([half_kT]))
+    ax.legend(loc="best", fontsize="small")
+    return np.concatenate(plotted)
 
 
 def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
@@ -49,6 +86,7 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
         x, x_name = np.arange(len(table), dtype=np.float64), "segment"
     with figure_style():
         fig, axes = new_figure(1, len(PANELS), panel_width=3.4, panel_height=2.9)
+        half_kT = _half_kT(load_landscape(landscape_path).attrs)
         for ax, (column, ylabel, title, color) in zip(axes[0], PANELS):
             ax.set_title(title)
             ax.set_xlabel(x_name)
@@ -57,13 +95,15 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
                 ax.text(0.5, 0.5, f"no {column}", transform=ax.transAxes, ha="center", va="center")
                 continue
             y = table[column].to_numpy()
-            label = "mean |ΔS|" if column == "mean_abs_dS" else ylabel
+            label = {"mean_abs_dS": "mean |ΔS|", "kinetic_per_param": "mean over walkers"}.get(column, ylabel)
             ax.plot(x, y, marker="o", ms=3, lw=1.2, color=color, label=label)
             if column == "mean_abs_dS" and "visited_entropy_range" in table:
                 reference = 0.01 * table["visited_entropy_range"].to_numpy()
                 ax.plot(x, reference, ls="--", lw=1.0, color=style.ALPHA_COLOR, label="1% of S range")
                 ax.legend(loc="best", fontsize="small")
                 y = np.concatenate([y, reference])
+            if column == "kinetic_per_param":
+                y = _kinetic_references(ax, x, table, half_kT, y)
             if _log_sensible(np.asarray(x, dtype=np.float64)):
                 ax.set_xscale("log")
             if _log_sensible(y):

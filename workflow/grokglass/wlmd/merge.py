@@ -18,7 +18,8 @@ merged.h5 (one per segment):
     x_edges (n_x+1,), y_edges (n_y+1,)        grid units
     convergence/          1-D datasets, one row per segment so far: segment,
                           epochs_per_walker, mean_abs_dS, maxent_shift_bins, flatness,
-                          visited_entropy_range
+                          visited_entropy_range, kinetic_per_param (mean over walkers of
+                          K/N at the segment's end; kT/2 at equilibrium), kinetic_per_param_max
     attrs: segment, epochs_per_walker, walkers, grid (json), sampler (json), spec (json),
            provenance
 
@@ -59,6 +60,8 @@ CONVERGENCE_COLUMNS = (
     "maxent_shift_bins",
     "flatness",
     "visited_entropy_range",
+    "kinetic_per_param",
+    "kinetic_per_param_max",
 )
 
 
@@ -172,6 +175,8 @@ def _read_group_file(path, spec: LandscapeSpec, segment: int) -> dict:
             "walker_ids": h5["walker_ids"][()].astype(np.int64),
             "learned_entropy": h5["learned_entropy"][()],
             "histogram": h5["histogram"][()],
+            # absent in group files written before the divergence guard: unknown, not an error
+            "kinetic": h5["final_kinetic_per_param"][()] if "final_kinetic_per_param" in h5 else np.array([np.nan]),
             "device": h5.attrs.get("device", "unknown"),
         }
 
@@ -201,7 +206,7 @@ def _read_previous(path, spec: LandscapeSpec, segment: int) -> dict:
         return {
             "mean_entropy": h5["mean_entropy"][()],
             "cumulative_histogram": h5["cumulative_histogram"][()],
-            "convergence": {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS},
+            "convergence": _read_convergence(h5),
         }
 
 
@@ -246,7 +251,13 @@ def merge_segment(
     row = convergence_row(
         mean_entropy, visited, histogram, previous["mean_entropy"] if previous else None, previous_visited
     )
-    row.update(segment=segment, epochs_per_walker=epochs_per_walker)
+    kinetic = np.concatenate([g["kinetic"] for g in groups])
+    row.update(
+        segment=segment,
+        epochs_per_walker=epochs_per_walker,
+        kinetic_per_param=float(np.mean(kinetic)),
+        kinetic_per_param_max=float(np.max(kinetic)),
+    )
     convergence = {
         name: np.append(previous["convergence"][name] if previous else np.array([]), row[name])
         for name in CONVERGENCE_COLUMNS
@@ -286,7 +297,7 @@ def merge_segment(
         f"wlmd merge {spec.name}: segment {segment}, {len(walker_ids)} walkers, "
         f"{epochs_per_walker} epochs/walker, visited bins {int(visited.sum())}, "
         f"mean |dS| {row['mean_abs_dS']:.4g}, max-entropy shift {row['maxent_shift_bins']:.3g} bins, "
-        f"flatness {row['flatness']:.3g}"
+        f"flatness {row['flatness']:.3g}, K/N {row['kinetic_per_param']:.4g} (kT/2 = {0.5 * spec.sampler.kT:g})"
     )
 
     if out_landscape is not None:
@@ -305,7 +316,7 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         mean_entropy = h5["mean_entropy"][()]
         cumulative = h5["cumulative_histogram"][()]
         walker_entropy = h5["walker_entropy"][()]
-        convergence = {name: h5["convergence"][name][()] for name in CONVERGENCE_COLUMNS}
+        convergence = _read_convergence(h5)
     if spec.segments is not None and segment != spec.segments - 1:
         log(
             f"wlmd landscape {spec.name}: note: {merged_path} is segment {segment}, "
@@ -340,6 +351,13 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         f"wlmd landscape {spec.name}: {epochs_per_walker} epochs/walker, "
         f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}"
     )
+
+
+def _read_convergence(h5: h5py.File) -> dict:
+    """The convergence table; a column that an older merged file lacks reads as NaN."""
+    group = h5["convergence"]
+    rows = len(group["segment"])
+    return {name: group[name][()] if name in group else np.full(rows, np.nan) for name in CONVERGENCE_COLUMNS}
 
 
 def _write_convergence(h5: h5py.File, convergence: dict) -> None:

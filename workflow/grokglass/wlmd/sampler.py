@@ -303,7 +303,8 @@ def run_epochs(
     capture: one of CAPTURES. A capture that fails to compile falls back to eager before any
     epoch has run; the returned "capture" says what ran and "capture_error" why it fell back.
     noise_draw: one of NOISE_DRAWS.
-    Returns the last epoch's pre-update (x, y) as device tensors, and the capture used.
+    Returns the last epoch's pre-update (x, y) and each walker's final kinetic energy per
+    parameter as device tensors, and the capture used.
     """
     if capture not in CAPTURES:
         raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, got {capture!r}")
@@ -313,7 +314,13 @@ def run_epochs(
     epoch = _EpochStep(system, grid, state.layout, settings, capture)
     with _group_independent_threads(state):
         x, y = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
-    return {"x": x, "y": y, "capture": epoch.capture, "capture_error": epoch.error}
+    return {
+        "x": x,
+        "y": y,
+        "kinetic_per_param": kinetic_per_parameter(state),
+        "capture": epoch.capture,
+        "capture_error": epoch.error,
+    }
 
 
 def _noise_drawer(state: WalkerState, settings: SamplerSettings, noise_draw: str) -> Callable[[], torch.Tensor]:

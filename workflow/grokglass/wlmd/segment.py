@@ -18,6 +18,7 @@ Entropy file (`out_entropy`, HDF5), k = walkers in the group, axis order x then 
     histogram       (k, n_x, n_y) float64   this segment's visits (one per epoch)
     walker_ids      (k,) int64
     final_x, final_y (k,) float64           the last epoch's coordinates (diagnostic)
+    final_kinetic_per_param (k,) float64    K/N at the segment's end (kT/2 at equilibrium)
     attrs: provenance (io.provenance: device, seed, spec json, segment, group,
            epochs_start, epochs_end), grid (GridSpec json), sampler (SamplerSettings json)
 
@@ -205,6 +206,7 @@ def _write_entropy(path, grid: EntropyGrid, walker_ids: list[int], result: dict,
         h5.create_dataset("walker_ids", data=np.asarray(walker_ids, dtype=np.int64))
         h5.create_dataset("final_x", data=result["x"].double().cpu().numpy())
         h5.create_dataset("final_y", data=result["y"].double().cpu().numpy())
+        h5.create_dataset("final_kinetic_per_param", data=result["kinetic_per_param"].cpu().numpy())
         set_attrs(h5, attrs)
 
 
