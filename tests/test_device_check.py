@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from grokglass.wlmd.settings import PROTOCOLS
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = [
     "machine",
@@ -46,7 +48,7 @@ def test_cpu_device_check_runs_every_section_and_writes_both_reports(tmp_path):
     (agreement,) = report["sections"]["compiled_agreement"]["rows"]
     assert agreement["capture"] == "compiled"
     assert max(agreement[f"max_rel_diff_{name}"] for name in ("x", "y", "params")) < 1e-5
-    assert {row["protocol"] for row in report["sections"]["protocols"]["rows"]} == {"paper", "group_shared"}
+    assert {row["protocol"] for row in report["sections"]["protocols"]["rows"]} == set(PROTOCOLS)
     assert report["sections"]["segment_cli"]["rows"][0]["returncode"] == 0
     markdown = (tmp_path / "device-check.md").read_text()
     assert "## WLMD walker-epochs/s" in markdown and "walker-epochs/s" in markdown

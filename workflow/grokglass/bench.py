@@ -118,7 +118,9 @@ def bench_wlmd(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `python -m grokglass bench`."""
-    parser.add_argument("what", choices=["wlmd"], help="what to benchmark")
+    parser.add_argument(
+        "what", choices=["wlmd", "convergence"], help="the sampler's speed, or a protocol's convergence"
+    )
     parser.add_argument("--walkers", type=int, default=8, help="batched walkers (default 8)")
     parser.add_argument("--epochs", type=int, default=200, help="timed epochs (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up epochs (default 20)")
@@ -130,11 +132,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA")
     parser.add_argument("--capture", choices=CAPTURES, default="eager", help="how an epoch runs (default eager)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--dt", type=float, default=3e-3, help="bench convergence: the step (default 3e-3)")
+    from grokglass import convergence_bench
+
+    convergence_bench.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.walkers < 1 or args.epochs < 1:
         raise SystemExit("bench: --walkers and --epochs must be >= 1")
+    if args.what == "convergence":
+        from grokglass import convergence_bench
+
+        return convergence_bench.run(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     bench_wlmd(

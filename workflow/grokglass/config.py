@@ -59,8 +59,11 @@ def load(path: str | Path, scale: str | None = None, schema: str | Path | None =
 
 
 def user_overrides(configfiles: list, base: str | Path, command_line: dict | None) -> dict:
-    """What the user gave on top of the base config.yaml: every extra --configfile (in order),
-    then the --config key=value pairs. These win over the scale overlay (see resolve)."""
+    """What the user gave on top of the base config.yaml: the values of every extra --configfile
+    (in order) that differ from config.yaml's, then the --config key=value pairs. These win
+    over the scale overlay (see resolve). A value equal to config.yaml's is not an override:
+    a full copy of config.yaml with one line changed overrides that line only."""
+    base_values = read_yaml(base) if Path(base).is_file() else {}
     overrides: dict = {}
     for path in configfiles:
         if Path(path).resolve() == Path(base).resolve():
@@ -68,8 +71,21 @@ def user_overrides(configfiles: list, base: str | Path, command_line: dict | Non
         contents = read_yaml(path)
         if not isinstance(contents, dict):
             raise ConfigError(f"config error: {path} must hold a mapping of config keys")
-        overrides = deep_merge(overrides, contents)
+        overrides = deep_merge(overrides, _differences(contents, base_values or {}))
     return deep_merge(overrides, dict(command_line or {}))
+
+
+def _differences(values: dict, base: dict) -> dict:
+    """The entries of `values` that `base` lacks or holds otherwise (mappings compared key by key)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = _differences(value, base[key])
+            if inner:
+                out[key] = inner
+        elif key not in base or base[key] != value:
+            out[key] = value
+    return out
 
 
 def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | None = None) -> dict:

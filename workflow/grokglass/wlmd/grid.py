@@ -52,6 +52,8 @@ class EntropyGrid:
         self._constants(self.device)  # filled now: a compiled epoch must not see the cache change
         self._box = torch.tensor([spec.lows, spec.highs], dtype=torch.float64, device=self.device)
         self._patch_offsets, self._patch_values = self._gaussian_patch()
+        # the deposit's effective width in bins: a unit deposit adds 1 / kernel_bins at its centre
+        self.kernel_bins = float(1.0 / self._patch_values.max())
 
     # ----- construction -------------------------------------------------------------
     def _bias_array(self) -> torch.Tensor:
@@ -59,6 +61,9 @@ class EntropyGrid:
         bias_x = torch.where(
             x > self.spec.bias_start, self.spec.bias_strength * (x - self.spec.bias_start) ** 2, torch.zeros_like(x)
         )
+        if self.spec.bias_low is not None:
+            low = self.spec.bias_low
+            bias_x = bias_x + torch.where(x < low, self.spec.bias_strength * (low - x) ** 2, torch.zeros_like(x))
         if self.spec.ndim == 1:
             return bias_x
         return bias_x[:, None].expand(*self.spec.shape).clone()
@@ -108,6 +113,12 @@ class EntropyGrid:
         coords = coords.double()
         return ((coords < self._box[0]) | (coords > self._box[1])).any(dim=1)
 
+    def visited_bins(self) -> torch.Tensor:
+        """How many bins are visited (0-d, on the device): any walker's histogram or learned
+        entropy there (the merge's definition, so a loaded map counts as visited)."""
+        learned = (self.entropy - self.bias).amax(dim=0) > 1e-4
+        return (learned | (self.histogram.sum(dim=0) > 0)).sum()
+
     def gradient(self, bins: torch.Tensor) -> torch.Tensor:
         """Central-difference dS/d(coordinate) at each walker's bin: (K, ndim) float64."""
         flat = self.entropy.reshape(self.n_walkers, -1)
@@ -120,10 +131,12 @@ class EntropyGrid:
             grads.append((plus - minus)[:, 0] / (2 * self.spec.bin_width))
         return torch.stack(grads, dim=1)
 
-    def deposit(self, bins: torch.Tensor, amount: torch.Tensor | float, shared: bool = False) -> None:
+    def deposit(self, bins: torch.Tensor, amount: torch.Tensor | float, share: str = "chunk") -> None:
         """Add amount * Gaussian around each walker's bin; patch cells off the grid are dropped.
 
-        shared=True adds the mean of the K deposits to every walker's copy (one shared S).
+        share (settings.SHARE_MODES): "chunk" adds each walker's deposit to its own map;
+        "every_step" adds the mean of the K deposits to every walker's copy and "sum" their
+        sum (one shared S either way).
         """
         _, shape = self._constants(bins.device)
         cells = bins[:, None, :] + self._patch_offsets[None]  # (K, P, ndim)
@@ -132,9 +145,9 @@ class EntropyGrid:
         amount = torch.as_tensor(amount, dtype=torch.float64, device=bins.device).expand(self.n_walkers)
         values = self._patch_values[None] * amount[:, None] * inside
         flat = self.entropy.view(self.n_walkers, -1)
-        if shared:
+        if share in ("every_step", "sum"):
             total = torch.zeros_like(flat[0]).index_add_(0, flat_index.reshape(-1), values.reshape(-1))
-            flat += total / self.n_walkers
+            flat += total / self.n_walkers if share == "every_step" else total
         else:
             flat.scatter_add_(1, flat_index, values)
         hist = self.histogram.view(self.n_walkers, -1)

@@ -2,7 +2,8 @@
 
 Between segments the shared landscape becomes the element-wise MEAN of every
 walker's learned entropy S_k - S_bias over all groups (spec 5.10, the paper's
-"average entropy of all processes"). The merge also sums this segment's visit
+"average entropy of all processes"). With share "sum" (multiple walkers on one map)
+it instead adds every group's increment since the previous merge (merged_entropy). The merge also sums this segment's visit
 histograms, keeps a cumulative histogram and appends convergence figures of
 merit (spec 5.11). After the last segment it also writes the final landscape.
 
@@ -240,10 +241,9 @@ def merge_segment(
     walker_ids = np.concatenate([g["walker_ids"] for g in groups])
     order = np.argsort(walker_ids)
     walker_entropy = np.concatenate([g["learned_entropy"] for g in groups])[order]
-    mean_entropy = walker_entropy.mean(axis=0)  # the paper's mean over all processes
     histogram = np.sum([g["histogram"].sum(axis=0) for g in groups], axis=0)
-
     previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
+    mean_entropy = merged_entropy(spec.sampler.share, groups, walker_entropy, previous)
     cumulative = histogram + (previous["cumulative_histogram"] if previous else 0.0)
     visited = visited_mask(mean_entropy, cumulative)
     previous_visited = visited_mask(previous["mean_entropy"], previous["cumulative_histogram"]) if previous else None
@@ -351,6 +351,20 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         f"wlmd landscape {spec.name}: {epochs_per_walker} epochs/walker, "
         f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}"
     )
+
+
+def merged_entropy(share: str, groups: list[dict], walker_entropy: np.ndarray, previous: dict | None) -> np.ndarray:
+    """The segment's shared landscape S_bar.
+
+    Per-walker and per-group-mean maps (share chunk, every_step) are averaged over all
+    walkers, the paper's mean over processes. A summed map (share sum) holds every deposit
+    of its group: the groups' increments since the last merge are summed onto it, so that
+    the shared map holds every walker's deposits, as if all walkers had been one group.
+    """
+    if share != "sum":
+        return walker_entropy.mean(axis=0)
+    start = previous["mean_entropy"] if previous else np.zeros(walker_entropy.shape[1:])
+    return start + np.sum([g["learned_entropy"][0] - start for g in groups], axis=0)
 
 
 def _read_convergence(h5: h5py.File) -> dict:

@@ -295,6 +295,7 @@ def run_epochs(
     log: Callable[[dict], None] | None = None,
     capture: str = "eager",
     noise_draw: str = "auto",
+    map_walkers: int | None = None,
 ) -> dict:
     """Advance all walkers by `n_epochs` epochs (module docstring), updating state and grid in place.
 
@@ -303,6 +304,8 @@ def run_epochs(
     capture: one of CAPTURES. A capture that fails to compile falls back to eager before any
     epoch has run; the returned "capture" says what ran and "capture_error" why it fell back.
     noise_draw: one of NOISE_DRAWS.
+    map_walkers: with share "sum", how many walkers (in all groups) fill the shared map, so
+    that the schedule runs in its walker-epochs, t = epoch x map_walkers (default: this group).
     Returns the last epoch's pre-update (x, y) and each walker's final kinetic energy per
     parameter as device tensors, and the capture used.
     """
@@ -311,7 +314,8 @@ def run_epochs(
     if grid.n_walkers != state.n_walkers:
         raise ValueError(f"grid holds {grid.n_walkers} walkers but the state {state.n_walkers}")
     draw_noise = _noise_drawer(state, settings, noise_draw)
-    epoch = _EpochStep(system, grid, state.layout, settings, capture)
+    schedule_scale = (map_walkers or state.n_walkers) if settings.share == "sum" else 1
+    epoch = _EpochStep(system, grid, state.layout, settings, capture, schedule_scale)
     with _group_independent_threads(state):
         x, y = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
     return {
@@ -360,8 +364,17 @@ class _EpochStep:
     tensor that requires grad, traceable by torch.compile as one graph.
     """
 
-    def __init__(self, system, grid: EntropyGrid, layout: ParamLayout, settings: SamplerSettings, capture: str):
+    def __init__(
+        self,
+        system,
+        grid: EntropyGrid,
+        layout: ParamLayout,
+        settings: SamplerSettings,
+        capture: str,
+        schedule_scale: int = 1,
+    ):
         self.system, self.grid, self.layout, self.settings = system, grid, layout, settings
+        self.schedule_scale = float(schedule_scale)  # walker-epochs of the map per epoch
         device = grid.device
         self.bound = (
             layout.per_element(system.bounds(settings.bound_scale), device) if settings.constraint == "bounds" else None
@@ -408,9 +421,19 @@ class _EpochStep:
             _reflect(theta, velocity, self.bound)
         elif settings.constraint == "shell":
             _project_onto_shell(theta, velocity, settings.shell_norm)
-        amount = wang_landau_factor(epoch, settings.wl_factor, settings.t_rise, settings.t_drop)
-        grid.deposit(bins, amount, shared=settings.share == "every_step")
+        grid.deposit(bins, self.deposit_amount(epoch), share=settings.share)
         return x, y
+
+    def deposit_amount(self, epoch: torch.Tensor) -> torch.Tensor:
+        """f(t) of the schedule (settings.SCHEDULES), t in walker-epochs of the map."""
+        settings = self.settings
+        t = epoch * self.schedule_scale
+        amount = wang_landau_factor(t, settings.wl_factor, settings.t_rise, settings.t_drop)
+        if settings.schedule == "inverse_time":
+            # 1/t Wang-Landau adds 1/t_MC per visit to ONE bin, t_MC = t / n_visited; a deposit
+            # spreads `amount` over the Gaussian's kernel_bins, so the same per-bin rate is:
+            amount = torch.minimum(amount, self.grid.kernel_bins * self.grid.visited_bins() / t)
+        return amount
 
 
 def _compile(step: Callable, capture: str) -> Callable:

@@ -142,7 +142,14 @@ def run_segment(
     )
     started = time.perf_counter()
     result = run_epochs(
-        system, grid, state, settings, epochs, log=lambda record: log(format_record(record)), capture=capture
+        system,
+        grid,
+        state,
+        settings,
+        epochs,
+        log=lambda record: log(format_record(record)),
+        capture=capture,
+        map_walkers=spec.walkers,  # with share "sum", every group's walkers fill the merged map
     )
     elapsed = time.perf_counter() - started
     if result["capture_error"]:

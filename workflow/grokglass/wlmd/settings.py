@@ -14,13 +14,24 @@ if TYPE_CHECKING:
     import torch
 
 CONSTRAINTS = ("bounds", "shell", "none")
-SHARE_MODES = ("chunk", "every_step")
+# chunk: each walker fills its own map, maps averaged between segments (the paper);
+# every_step: a group's walkers add the MEAN of their deposits to one map every epoch;
+# sum: they add the SUM (multiple-walker Wang-Landau / metadynamics: K walkers fill K times
+# faster), the schedule counts all walkers' epochs, and the merge sums the groups' increments
+SHARE_MODES = ("chunk", "every_step", "sum")
+# paper: f(t) = F t/t_rise, F, then F t_drop/t (spec 5.9); inverse_time: additionally at most
+# w n_visited / t (Belardinelli and Pereyra's 1/t Wang-Landau: the error keeps falling as
+# t^-1/2 instead of saturating), t in walker-epochs of the map, n_visited its visited bins,
+# w the deposit kernel's width in bins (so that the rate per bin is 1/t in MC time)
+SCHEDULES = ("paper", "inverse_time")
 
 # the sampling protocols on offer: name -> (SamplerSettings overrides, what it is); the device
 # check measures each, so a protocol added here is measured with no other change
 PROTOCOLS = {
     "paper": ({"share": "chunk"}, "each walker fills its own map; maps averaged between segments"),
     "group_shared": ({"share": "every_step"}, "the walkers of a group deposit into one map every epoch"),
+    "sum": ({"share": "sum"}, "all walkers add their deposits to one map; schedule in walker-epochs"),
+    "sum_1/t": ({"share": "sum", "schedule": "inverse_time"}, "sum, with the 1/t Wang-Landau bound on f"),
 }
 
 
@@ -35,8 +46,15 @@ class GridSpec:
     bias_start: float = 0.0  # L0
     gaussian_sigma_bins: float = 15.0
     gaussian_cutoff_sigmas: float = 4.0
+    # an optional lower wall, S_bias = B (L1 - x)^2 for x < L1 (the paper has none: its x = ln L
+    # is bounded below in practice; a system whose entropy falls without end needs one)
+    bias_low: float | None = None  # L1
+
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("bias_low",)  # see SamplerSettings
 
     def __post_init__(self):
+        if self.bias_low is not None and not self.bias_low < self.bias_start:
+            raise ValueError(f"bias_low {self.bias_low} must lie below bias_start {self.bias_start}")
         if len(self.lows) != len(self.highs) or len(self.lows) not in (1, 2):
             raise ValueError(f"grid needs 1 or 2 axes with a low and a high each, got {self.lows}, {self.highs}")
         if self.bin_width <= 0:
@@ -67,7 +85,7 @@ class GridSpec:
         return int(math.ceil(self.gaussian_cutoff_sigmas * self.gaussian_sigma_bins))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _without_defaults(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> GridSpec:
@@ -89,8 +107,9 @@ class SamplerSettings:
     constraint: str = "bounds"  # "bounds" | "shell" | "none"
     bound_scale: float = 2.0  # b_k = bound_scale * sigma_init,k
     shell_norm: float = 30.0
-    share: str = "chunk"  # "chunk": own S per walker; "every_step": one S shared by the group
+    share: str = "chunk"  # one of SHARE_MODES
     log_every: int = 1000
+    schedule: str = "paper"  # one of SCHEDULES
     # divergence guard (checked at log points and at the end of every run): the kinetic energy
     # per parameter may reach this multiple of kT/2, a walker may stay outside the grid this
     # many consecutive epochs; beyond either the job stops (a dt too large, usually)
@@ -99,13 +118,15 @@ class SamplerSettings:
 
     # added after landscapes were first sampled: left out of to_dict() while they hold their
     # defaults, so existing segment jobs keep their parameters (and their results)
-    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("max_kinetic_ratio", "max_epochs_outside")
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("schedule", "max_kinetic_ratio", "max_epochs_outside")
 
     def __post_init__(self):
         if self.constraint not in CONSTRAINTS:
             raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
         if self.share not in SHARE_MODES:
             raise ValueError(f"share must be one of {SHARE_MODES}, got {self.share!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0.0 <= self.friction <= 1.0:
             raise ValueError(f"friction c_f must lie in [0, 1], got {self.friction}")
         if self.dt <= 0 or self.kT < 0:
@@ -128,11 +149,7 @@ class SamplerSettings:
         return math.sqrt(self.friction * (2.0 - self.friction) * self.kT)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        for name in self.OMITTED_AT_DEFAULT:
-            if data[name] == _DEFAULTS[name]:
-                del data[name]
-        return data
+        return _without_defaults(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplerSettings:
@@ -143,4 +160,13 @@ class SamplerSettings:
         return cls(**data)
 
 
-_DEFAULTS = {f.name: f.default for f in fields(SamplerSettings)}
+
+def _without_defaults(settings) -> dict:
+    """asdict(settings) without the OMITTED_AT_DEFAULT fields that hold their defaults: fields
+    added after landscapes were first sampled leave those landscapes' job parameters as they were."""
+    data = asdict(settings)
+    defaults = {f.name: f.default for f in fields(settings)}
+    for name in settings.OMITTED_AT_DEFAULT:
+        if data[name] == defaults[name]:
+            del data[name]
+    return data

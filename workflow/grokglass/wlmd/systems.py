@@ -22,6 +22,8 @@ toy systems have closed-form densities of states and exist to test the sampler
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from grokglass import dense
@@ -161,6 +163,50 @@ class RotatedSquareSystem(_TwoParameterToy):
     def inside(self, x: torch.Tensor, y: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
         """Whether (x, y) lies inside the diamond, at least `margin` from its edge (in |x|+|y|)."""
         return x.abs() + y.abs() <= 2 * self.half_width - margin
+
+
+class BallSystem:
+    """theta in R^N, x = ln |theta|^2 (a 1-D system whose entropy is extensive).
+
+    Uniform measure on R^N gives |theta|^2 = u the density u^(N/2 - 1) du, so in x = ln u
+    the density of states is e^((N/2) x): S(x) = (N/2) x + const, a slope that grows with N
+    as a network's does (spec 5: S rises ~N_eff/2 nats per unit of ln L). The unit ball
+    |theta| <= radius is x <= 2 ln radius; use constraint "none" and let the grid's bias
+    (bias_start = 2 ln radius) be the wall. y is a constant 0 (use a 1-D grid).
+    """
+
+    def __init__(self, n_params: int, radius: float = 1.0, device: torch.device | str = "cpu"):
+        if n_params < 1 or radius <= 0:
+            raise ValueError(f"need n_params >= 1 and radius > 0, got {n_params}, {radius}")
+        self.n_params, self.radius = int(n_params), float(radius)
+        self.device = torch.device(device)
+
+    @property
+    def x_max(self) -> float:
+        """x at the ball's surface."""
+        return 2.0 * math.log(self.radius)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"theta": (self.n_params,)}
+
+    def init_params(self, seed: int) -> dict[str, torch.Tensor]:
+        """A point drawn uniformly in the ball (so near its surface for large N)."""
+        generator = torch.Generator().manual_seed(int(seed))
+        direction = torch.randn(self.n_params, generator=generator)
+        length = self.radius * float(torch.rand((), generator=generator)) ** (1.0 / self.n_params)
+        return {"theta": direction / direction.norm() * length}
+
+    def bounds(self, scale: float) -> dict[str, float]:
+        return {"theta": self.radius}
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = params["theta"].double().pow(2).sum(dim=-1).log()
+        return x, torch.zeros_like(x)
+
+    def entropy(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact S(x) = (N/2) x (constant 0), -inf outside the ball."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        return torch.where(x <= self.x_max, 0.5 * self.n_params * x, torch.full_like(x, -math.inf))
 
 
 class DenseSystem:

@@ -1,0 +1,162 @@
+"""`python -m grokglass bench convergence`: how fast each sampling protocol learns a known entropy.
+
+The system is the ball (wlmd.systems.BallSystem): N parameters, x = ln |theta|^2, exact
+S(x) = (N/2) x inside the unit ball, so the entropy is extensive like a network's: the
+depth Wang-Landau must deposit grows with N. The 1-D grid spans [x_low, 0] with walls at
+both ends (bias_low and bias_start); the error is measured over the inner window
+[x_low + margin, -margin] as the RMS of (S_est - S_exact) after removing their mean
+difference (an entropy is known up to a constant).
+
+Each protocol (wlmd.settings.PROTOCOLS) runs with the same walkers, F, schedule and seed;
+the error is read at log-spaced budgets of walker-epochs (all walkers' epochs together,
+the cost on any hardware). --compare runs all protocols in one invocation and prints, for
+each, the walker-epochs it needed to reach --target and the ratio to the paper protocol
+("not reached" within the budget is reported as such, never extrapolated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from grokglass.wlmd.grid import EntropyGrid
+from grokglass.wlmd.sampler import init_walkers, run_epochs
+from grokglass.wlmd.settings import PROTOCOLS, GridSpec, SamplerSettings
+from grokglass.wlmd.systems import BallSystem
+
+
+@dataclass(frozen=True)
+class BallProblem:
+    """The known-answer problem: the ball of n_params dimensions on a walled 1-D grid."""
+
+    n_params: int = 100
+    x_low: float = -2.0
+    bin_width: float = 0.02
+    gaussian_sigma_bins: float = 5.0
+    margin: float = 0.1  # bins this close to a wall are left out of the error
+
+    def grid(self) -> GridSpec:
+        return GridSpec(
+            lows=(self.x_low - 0.3,),
+            highs=(0.3,),
+            bin_width=self.bin_width,
+            bias_strength=3000.0,
+            bias_start=0.0,
+            bias_low=self.x_low,
+            gaussian_sigma_bins=self.gaussian_sigma_bins,
+            gaussian_cutoff_sigmas=3.0,
+        )
+
+    def rms_error(self, learned: torch.Tensor) -> float:
+        """RMS of S_est - S over the inner window, the constant offset removed; learned: (n_x,)."""
+        spec = self.grid()
+        centres = spec.centres(0)
+        inside = (centres >= self.x_low + self.margin) & (centres <= -self.margin)
+        exact = 0.5 * self.n_params * centres
+        difference = (learned.double().cpu() - exact)[inside]
+        return float((difference - difference.mean()).pow(2).mean().sqrt())
+
+
+def sampler_settings(protocol: str, wl_factor: float, dt: float, t_drop: float) -> SamplerSettings:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    overrides, _ = PROTOCOLS[protocol]
+    base = dict(dt=dt, friction=0.05, kT=1.0, wl_factor=wl_factor, t_rise=1.0, t_drop=t_drop, constraint="none")
+    return SamplerSettings(**{**base, "log_every": 10**12, **overrides})
+
+
+def budgets(total: int, walkers: int, points: int = 12) -> list[int]:
+    """Log-spaced checkpoints in walker-epochs, each a whole number of epochs."""
+    epochs = np.unique(np.geomspace(max(total / walkers / 200, 1), total / walkers, points).astype(np.int64))
+    return [int(e) * walkers for e in epochs]
+
+
+def run_protocol(
+    problem: BallProblem, protocol: str, walkers: int, budget: int, wl_factor: float, dt: float, t_drop: float, seed=0
+) -> dict:
+    """The error curve of one protocol: [(walker_epochs, rms)], and the run's wall time."""
+    system = BallSystem(problem.n_params)
+    settings = sampler_settings(protocol, wl_factor, dt, t_drop)
+    state = init_walkers(system, list(range(walkers)), seed, settings)
+    grid = EntropyGrid(problem.grid(), walkers)
+    curve, done, started = [], 0, time.perf_counter()
+    for checkpoint in budgets(budget, walkers):
+        run_epochs(system, grid, state, settings, checkpoint // walkers - done)
+        done = checkpoint // walkers
+        curve.append((checkpoint, problem.rms_error(grid.learned().mean(dim=0))))
+    return {"protocol": protocol, "curve": curve, "seconds": time.perf_counter() - started}
+
+
+def walker_epochs_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    """The first checkpoint from which the error stays at or below the target, else None."""
+    for i, (spent, _) in enumerate(curve):
+        if all(rms <= target for _, rms in curve[i:]):
+            return spent
+    return None
+
+
+def compare(results: list[dict], target: float) -> list[dict]:
+    """Per protocol: walker-epochs to the target and the paper protocol's multiple of it."""
+    reached = {r["protocol"]: walker_epochs_to_reach(r["curve"], target) for r in results}
+    paper = reached.get("paper")
+    rows = []
+    for r in results:
+        spent = reached[r["protocol"]]
+        ratio = paper / spent if paper and spent else None
+        rows.append({"protocol": r["protocol"], "walker_epochs_to_target": spent, "paper_over_this": ratio})
+    return rows
+
+
+def format_report(problem: BallProblem, args, results: list[dict], rows: list[dict] | None) -> str:
+    lines = [
+        f"bench convergence: ball N = {problem.n_params}, x in [{problem.x_low}, 0], {args.walkers} walkers, "
+        f"F = {args.wl_factor}, t_drop = {args.t_drop:g}, dt = {args.dt}, budget {args.budget:,} walker-epochs"
+    ]
+    for r in results:
+        lines.append(f"  {r['protocol']} ({r['seconds']:.1f} s):")
+        lines += [f"    {spent:>12,} walker-epochs   RMS error {rms:8.3f} nats" for spent, rms in r["curve"]]
+    if rows:
+        lines.append(f"  to reach RMS {args.target} nats (and stay there):")
+        for row in rows:
+            spent, ratio = row["walker_epochs_to_target"], row["paper_over_this"]
+            reach = f"{spent:,} walker-epochs" if spent else "not reached within the budget"
+            lines.append(f"    {row['protocol']:<12} {reach}" + (f"  ({ratio:.1f}x fewer than paper)" if ratio else ""))
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("bench convergence")
+    group.add_argument("--system", choices=["ball"], default="ball", help="the known-answer system (default ball)")
+    group.add_argument("--n-params", type=int, default=100, help="N, the ball's dimension (default 100)")
+    group.add_argument("--protocol", default="paper", help=f"one of {', '.join(PROTOCOLS)} (default paper)")
+    group.add_argument("--budget", type=int, default=200_000, help="walker-epochs in all (default 200,000)")
+    group.add_argument("--compare", action="store_true", help="run every protocol side by side")
+    group.add_argument("--target", type=float, default=1.0, help="RMS error for --compare (nats, default 1)")
+    group.add_argument("--wl-factor", type=float, default=0.2, help="F, the deposit per walker-epoch (default 0.2)")
+    group.add_argument("--t-drop", type=float, default=1e12, help="t_drop of the schedule (default: never)")
+    group.add_argument("--x-low", type=float, default=-2.0, help="the lower wall (default -2)")
+    group.add_argument("--json", help="also write the curves and the comparison here")
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads or 1)
+    problem = BallProblem(n_params=args.n_params, x_low=args.x_low)
+    protocols = list(PROTOCOLS) if args.compare else [args.protocol]
+    results = []
+    for protocol in protocols:
+        results.append(
+            run_protocol(problem, protocol, args.walkers, args.budget, args.wl_factor, args.dt, args.t_drop)
+        )
+        print(f"bench convergence: {protocol} done in {results[-1]['seconds']:.1f} s", flush=True)
+    rows = compare(results, args.target) if args.compare else None
+    print(format_report(problem, args, results, rows), flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"problem": asdict(problem), "args": vars(args), "results": results, "compare": rows}, fh)
+    return 0 if all(math.isfinite(rms) for r in results for _, rms in r["curve"]) else 1
