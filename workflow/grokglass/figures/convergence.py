@@ -27,17 +27,9 @@ from matplotlib.figure import Figure
 from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
 from grokglass.figures.style import figure_style
+from grokglass.wlmd.settings import CONVERGENCE_COLUMNS
 
-COLUMNS = (
-    "segment",
-    "epochs_per_walker",
-    "mean_abs_dS",
-    "maxent_shift_bins",
-    "flatness",
-    "visited_entropy_range",
-    "kinetic_per_param",
-    "kinetic_per_param_max",
-)
+COLUMNS = CONVERGENCE_COLUMNS
 PANELS = (
     ("mean_abs_dS", "mean |ΔS| between segments", "(a) entropy change", style.TRAIN_COLOR),
     ("maxent_shift_bins", "max-entropy curve shift (bins)", "(b) y* shift", style.TEST_COLOR),

@@ -52,18 +52,9 @@ from grokglass.errors import InputError, first_line
 from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec
 from grokglass.wlmd.segment import add_spec_arguments, load_spec
+from grokglass.wlmd.settings import CONVERGENCE_COLUMNS
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
-CONVERGENCE_COLUMNS = (
-    "segment",
-    "epochs_per_walker",
-    "mean_abs_dS",
-    "maxent_shift_bins",
-    "flatness",
-    "visited_entropy_range",
-    "kinetic_per_param",
-    "kinetic_per_param_max",
-)
 
 
 class MergeError(InputError):

@@ -284,6 +284,7 @@ CAPTURES = ("eager", "compiled", "graphs")
 # where it keeps each walker's trajectory independent of its group bit for bit, and per
 # group on CUDA, where runs agree only statistically anyway (float atomics in the deposits).
 NOISE_DRAWS = ("auto", "walker", "group")
+VISITED_REFRESH = 50  # epochs between recounts of the visited bins (schedule inverse_time)
 
 
 def run_epochs(
@@ -375,6 +376,9 @@ class _EpochStep:
     ):
         self.system, self.grid, self.layout, self.settings = system, grid, layout, settings
         self.schedule_scale = float(schedule_scale)  # walker-epochs of the map per epoch
+        # the 1/t bound's visited-bin count, refreshed every VISITED_REFRESH epochs: counting
+        # all bins of a 2-D grid every epoch would cost more than the rest of a small epoch
+        self.visited = grid.visited_bins().double() if settings.schedule == "inverse_time" else None
         device = grid.device
         self.bound = (
             layout.per_element(system.bounds(settings.bound_scale), device) if settings.constraint == "bounds" else None
@@ -432,8 +436,13 @@ class _EpochStep:
         if settings.schedule == "inverse_time":
             # 1/t Wang-Landau adds 1/t_MC per visit to ONE bin, t_MC = t / n_visited; a deposit
             # spreads `amount` over the Gaussian's kernel_bins, so the same per-bin rate is:
-            amount = torch.minimum(amount, self.grid.kernel_bins * self.grid.visited_bins() / t)
+            amount = torch.minimum(amount, self.grid.kernel_bins * self.visited / t)
         return amount
+
+    def refresh(self) -> None:
+        """Recount the visited bins (on the device, in place: a captured graph keeps reading it)."""
+        if self.visited is not None:
+            self.visited.copy_(self.grid.visited_bins())
 
 
 def _compile(step: Callable, capture: str) -> Callable:
@@ -481,6 +490,8 @@ def _run_epochs(
         for _ in range(n_epochs):
             x, y = epoch_step(theta, velocity, draw_noise(), epoch_tensor, outside)
             state.epoch += 1
+            if state.epoch % VISITED_REFRESH == 0:
+                epoch_step.refresh()
             if state.epoch % settings.log_every == 0:
                 check_health(state, settings, epoch_step.grid, x, y, outside)
                 if log is not None:

@@ -25,6 +25,18 @@ SHARE_MODES = ("chunk", "every_step", "sum")
 # w the deposit kernel's width in bins (so that the rate per bin is 1/t in MC time)
 SCHEDULES = ("paper", "inverse_time")
 
+# the columns of a landscape's convergence table (wlmd.merge writes it, figures.convergence draws it)
+CONVERGENCE_COLUMNS = (
+    "segment",
+    "epochs_per_walker",
+    "mean_abs_dS",
+    "maxent_shift_bins",
+    "flatness",
+    "visited_entropy_range",
+    "kinetic_per_param",
+    "kinetic_per_param_max",
+)
+
 # the sampling protocols on offer: name -> (SamplerSettings overrides, what it is); the device
 # check measures each, so a protocol added here is measured with no other change
 PROTOCOLS = {
@@ -158,7 +170,6 @@ class SamplerSettings:
         if unknown:
             raise ValueError(f"unknown sampler settings {unknown}; known: {sorted(known)}")
         return cls(**data)
-
 
 
 def _without_defaults(settings) -> dict:
