@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from grokglass.errors import InputError, first_line
+from grokglass.errors import InputError, one_line
 from grokglass.expressions import TaskError, is_prime, parse_expression
 from grokglass.specs import IsingDataset
 
@@ -47,7 +47,7 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as err:
         raise ConfigError(f"config error: cannot read {path}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"config error: {path} is not valid YAML: {first_line(err)}") from None
+        raise ConfigError(f"config error: {path} is not valid YAML: {one_line(err)}") from None
 
 
 def load(path: str | Path, scale: str | None = None, schema: str | Path | None = None) -> dict:

@@ -21,6 +21,6 @@ class DivergenceError(ExpectedError, FloatingPointError):
     outside the grid, non-finite coordinates): the job stops before writing anything."""
 
 
-def first_line(err: BaseException) -> str:
-    """An exception's message on one line (h5py and torch messages span several)."""
+def one_line(err: BaseException) -> str:
+    """An exception's whole message on one line (h5py, YAML and torch messages span several)."""
     return " ".join(str(err).split()) or type(err).__name__

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import grokglass
-from grokglass.errors import InputError, first_line
+from grokglass.errors import InputError, one_line
 
 
 def _current_umask() -> int:
@@ -75,7 +75,7 @@ def open_input_h5(path: str | os.PathLike, what: str) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as err:
-        raise InputError(f"{path}: the {what} is not a readable HDF5 file ({first_line(err)})") from None
+        raise InputError(f"{path}: the {what} is not a readable HDF5 file ({one_line(err)})") from None
 
 
 def read_attr_json(h5: h5py.File, key: str, path, what: str) -> Any:
@@ -85,7 +85,7 @@ def read_attr_json(h5: h5py.File, key: str, path, what: str) -> Any:
     try:
         return get_attr_json(h5, key)
     except (ValueError, TypeError) as err:
-        raise InputError(f"{path}: the {what}'s {key!r} attribute is not valid JSON ({first_line(err)})") from None
+        raise InputError(f"{path}: the {what}'s {key!r} attribute is not valid JSON ({one_line(err)})") from None
 
 
 def load_torch_input(path: str | os.PathLike, what: str) -> Any:

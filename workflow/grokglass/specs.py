@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from grokglass import paths
-from grokglass.errors import InputError, first_line
+from grokglass.errors import InputError, one_line
 from grokglass.wlmd.settings import GridSpec, SamplerSettings
 
 
@@ -463,7 +463,7 @@ class LandscapeSpec:
         except SpecError:
             raise
         except (KeyError, TypeError, ValueError) as err:
-            raise SpecError(f"{what}: {first_line(err)}") from None
+            raise SpecError(f"{what}: {one_line(err)}") from None
 
 
 def _leaf_differences(found: dict, expected: dict, keys: list[str]) -> list[tuple[str, Any, Any]]:

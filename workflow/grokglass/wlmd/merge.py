@@ -48,7 +48,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from grokglass.errors import InputError, first_line
+from grokglass.errors import InputError, one_line
 from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec
 from grokglass.wlmd.segment import add_spec_arguments, load_spec
@@ -154,7 +154,7 @@ def _open_checked(path, what: str, spec: LandscapeSpec) -> Iterator[h5py.File]:
         try:
             yield h5
         except KeyError as err:
-            raise MergeError(f"{path}: the {what} lacks {first_line(err)}") from None
+            raise MergeError(f"{path}: the {what} lacks {one_line(err)}") from None
 
 
 def _read_group_file(path, spec: LandscapeSpec, segment: int) -> dict:

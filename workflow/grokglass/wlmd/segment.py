@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from grokglass.cli_commands import add_matmul_precision_argument
-from grokglass.errors import InputError, first_line
+from grokglass.errors import InputError, one_line
 from grokglass.io import (
     apply_matmul_precision,
     atomic_path,
@@ -196,7 +196,7 @@ def _load_state(
     try:
         state = WalkerState.from_dict(blob["walkers"], device)
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: {what} cannot be restored: {first_line(err)}") from None
+        raise InputError(f"{path}: {what} cannot be restored: {one_line(err)}") from None
     if state.walker_ids != walker_ids:
         raise InputError(f"{path}: state holds walkers {state.walker_ids}, group {group} is {walker_ids}")
     if state.epoch != epochs_start:

@@ -206,17 +206,18 @@ def _entropy_at(grid: EntropyGrid, x: torch.Tensor) -> float:
     return float(grid.entropy[0][grid.bin_index(x[:, None])[0, 0]])
 
 
-def _in_window(grid: EntropyGrid, x: torch.Tensor) -> list[int]:
-    """Walkers whose x lies inside the window proper (between its walls)."""
-    lo, hi = grid.spec.bias_low, grid.spec.bias_start
+def _in_both_windows(grid_a: EntropyGrid, grid_b: EntropyGrid, x: torch.Tensor) -> list[int]:
+    """Walkers whose x lies inside both windows proper (between the walls of each): the overlap."""
+    lo = max(grid_a.spec.bias_low, grid_b.spec.bias_low)
+    hi = min(grid_a.spec.bias_start, grid_b.spec.bias_start)
     return [k for k, value in enumerate(x.tolist()) if lo <= value <= hi]
 
 
 def _exchange(system, grid_a, grid_b, state_a, state_b, stats: dict, generator) -> None:
     """One round: walkers of a and b inside both windows are paired at random and try to swap."""
     x_a, x_b = _current_x(system, state_a), _current_x(system, state_b)
-    inside_a = [i for i in _in_window(grid_a, x_a) if i in _in_window(grid_b, x_a)]
-    inside_b = [j for j in _in_window(grid_b, x_b) if j in _in_window(grid_a, x_b)]
+    inside_a = _in_both_windows(grid_a, grid_b, x_a)
+    inside_b = _in_both_windows(grid_a, grid_b, x_b)
     generator.shuffle(inside_a)
     generator.shuffle(inside_b)
     for i, j in zip(inside_a, inside_b):
