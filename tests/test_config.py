@@ -249,3 +249,34 @@ def test_command_line_values_are_applied_after_the_scale_overlay(raw):
     assert E.build(config).runs["adamw_add"].steps == 7
     with pytest.raises(C.ConfigError, match="config error at device"):
         C.resolve(copy.deepcopy(raw), command_line={"device": "tpu"})
+
+
+def test_windows_split_the_walkers_into_one_job_per_window(raw):
+    quick = build({**copy.deepcopy(raw), "scale": "quick"})
+    spec = quick.landscapes["grok_add"]
+    assert spec.windows.n == 2 and spec.windows.walkers_per_window == spec.walkers_per_job == spec.walkers // 2
+    assert spec.sampler.share == "sum" and spec.groups == 2
+    assert spec.segment_inputs(1, 0)["partner_state"] == spec.state_path(0, 1)  # pair (0, 1) at segment 1
+    job = type(spec).from_dict(spec.segment_job_dict())  # a segment job's spec: any segment
+    assert "partner_state" not in job.segment_inputs(2, 0)  # with two windows, no pair at segment 2
+    assert job.segment_inputs(3, 1)["partner_state"] == spec.state_path(2, 0)
+    assert quick.landscapes["shell_w32"].windows is None and "windows" not in quick.landscapes["shell_w32"].to_dict()
+    paper = build(raw)
+    assert all(spec.windows is None for spec in paper.landscapes.values())  # the paper protocol stays
+
+
+@pytest.mark.parametrize(
+    "windows,message",
+    [
+        ({"n": 3}, "landscape 'grok_add': 8 walkers do not split evenly into 3 windows"),
+        ({"n": 2, "overlap": 1.5}, "config error at wlmd.grokking.windows.overlap"),
+        ({"n": 8, "overlap": 0.001}, "overlap by fewer than 2 bins"),
+        ({"n": 2, "size": 3}, "config error at wlmd.grokking.windows"),
+    ],
+)
+def test_bad_window_setups_are_one_line_errors(raw, windows, message):
+    bad = copy.deepcopy(raw)
+    bad["wlmd"]["grokking"]["windows"] = windows
+    with pytest.raises((C.ConfigError, E.SpecError)) as err:
+        E.build(C.resolve(bad))
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -48,7 +48,10 @@ def test_cpu_device_check_runs_every_section_and_writes_both_reports(tmp_path):
     (agreement,) = report["sections"]["compiled_agreement"]["rows"]
     assert agreement["capture"] == "compiled"
     assert max(agreement[f"max_rel_diff_{name}"] for name in ("x", "y", "params")) < 1e-5
-    assert {row["protocol"] for row in report["sections"]["protocols"]["rows"]} == set(PROTOCOLS)
+    protocols = {row["protocol"]: row for row in report["sections"]["protocols"]["rows"]}
+    assert set(protocols) == {*PROTOCOLS, "windows"}
+    windows = protocols["windows"]
+    assert windows["walker_epochs_per_s"] > 0 and 0 <= windows["exchange_share"] < 1 and windows["steer_s"] > 0
     assert report["sections"]["segment_cli"]["rows"][0]["returncode"] == 0
     markdown = (tmp_path / "device-check.md").read_text()
     assert "## WLMD walker-epochs/s" in markdown and "walker-epochs/s" in markdown

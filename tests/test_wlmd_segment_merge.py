@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokglass.specs import LandscapeSpec
+from grokglass.specs import LandscapeSpec, SpecError
 from grokglass.tasks import Task, write_dataset
 from grokglass.wlmd import merge as merge_module
 from grokglass.wlmd import segment as segment_module
@@ -90,7 +90,7 @@ def seg_paths(root, segment, group):
     return root / f"seg{segment}" / f"group{group}.state", root / f"seg{segment}" / f"group{group}.h5"
 
 
-def run_landscape(spec, root) -> list:
+def run_landscape(spec, root, log=quiet) -> list:
     """All segments and merges of a landscape, the way the workflow chains them."""
     merged = None
     rows = []
@@ -100,11 +100,24 @@ def run_landscape(spec, root) -> list:
         for group in range(groups):
             state, entropy = seg_paths(root, segment, group)
             prev_state = seg_paths(root, segment - 1, group)[0] if segment else None
-            run_segment(spec, segment, group, merged, prev_state, state, entropy, device="cpu", log=quiet)
+            partner = LandscapeSpec.from_dict(spec).exchange_partner(segment, group)
+            partner_state = seg_paths(root, segment - 1, partner)[0] if partner is not None else None
+            run_segment(
+                spec,
+                segment,
+                group,
+                merged,
+                prev_state,
+                state,
+                entropy,
+                device="cpu",
+                log=log,
+                prev_partner_state=partner_state,
+            )
             entropies.append(entropy)
         out = root / f"seg{segment}" / "merged.h5"
         landscape = root / "landscape.h5" if segment == spec["segments"] - 1 else None
-        rows.append(merge_segment(spec, segment, entropies, merged, out, landscape, log=quiet))
+        rows.append(merge_segment(spec, segment, entropies, merged, out, landscape, log=log))
         merged = out
     return rows
 
@@ -378,3 +391,69 @@ def test_a_segment_job_needs_no_segment_count(dataset, tmp_path):
     assert_same_datasets(tmp_path / "a.h5", tmp_path / "b.h5")
     with pytest.raises(ValueError, match="does not know the segment count"):
         _ = job.final_merged_path
+
+
+def windowed_spec(dataset, **overrides):
+    """Two windows of two walkers that overlap on 80 % of their width, around the x of random
+    networks (the entropy's maximum, where fresh walkers stay), so that their walkers meet
+    and try exchanges at once."""
+    spec = make_spec(
+        dataset,
+        walkers=4,
+        walkers_per_job=2,
+        segments=4,
+        epochs_per_segment=40,
+        windows={"n": 2, "overlap": 0.8, "walkers_per_window": 2, "exchange_every": 40, "wall_bins": 3},
+    )
+    spec["sampler"].update(share="sum", dt=5e-3, wl_factor=5.0)
+    spec["grid"].update(x=[-3.0, 2.0], bias_start=2.0)
+    spec.update(overrides)
+    return spec
+
+
+def test_windowed_landscape_exchanges_and_stitches(dataset, tmp_path):
+    from grokglass.wlmd.windows import embed_windows, stitch_maps
+
+    spec = windowed_spec(dataset)
+    lines = []
+    run_landscape(spec, tmp_path, log=lines.append)
+    assert any("walkers steered to" in line for line in lines)
+    # segments 1 and 3 try exchanges between windows 0 and 1: both jobs decide the same swaps
+    for segment in (1, 3):
+        sides = [h5py.File(seg_paths(tmp_path, segment, g)[1], "r").attrs for g in (0, 1)]
+        assert [a["exchange_partner"] for a in sides] == [1, 0]
+        assert sides[0]["exchange_attempts"] == sides[1]["exchange_attempts"]
+        assert sides[0]["exchange_accepted"] == sides[1]["exchange_accepted"]
+    attempts = sum(int(h5py.File(seg_paths(tmp_path, s, 0)[1], "r").attrs["exchange_attempts"]) for s in (1, 3))
+    assert attempts > 0
+    for segment in (0, 2):  # no pair at even segments with two windows
+        assert h5py.File(seg_paths(tmp_path, segment, 1)[1], "r").attrs["exchange_partner"] == -1
+
+    with h5py.File(tmp_path / "landscape.h5", "r") as h5:
+        windows = h5["windows"]
+        assert windows.attrs["exchange_attempts"].tolist() == [attempts]
+        ranges = [tuple(r) for r in windows.attrs["x_bins"].tolist()]
+        maps = [windows[f"entropy_{w}"][()] for w in (0, 1)]
+        visits = [windows[f"histogram_{w}"][()] for w in (0, 1)]
+        offsets = windows.attrs["offsets"].tolist()
+        entropy, histogram = h5["entropy"][()], h5["histogram"][()]
+    assert ranges == [(0, 21), (4, 25)] and maps[0].shape == (21 + 2 * 3, 56)
+    # the landscape is the stitch of the windows' maps with the stored offsets, min-shifted
+    full, _, trusted = embed_windows((25, 56), ranges, maps, visits, 3, 2)
+    stitched, again = stitch_maps(full, trusted)
+    assert np.allclose(again, offsets) and offsets[0] == 0.0
+    visited = np.sum(trusted, axis=0) > 0
+    assert np.array_equal(np.isfinite(entropy), visited) and np.array_equal(histogram > 0, visited)
+    assert np.allclose(entropy[visited], stitched[visited] - stitched[visited].min())
+
+
+def test_bad_window_setups_are_clear_errors(dataset):
+    with pytest.raises(SpecError, match="walkers = 4 and walkers_per_job = 2"):
+        LandscapeSpec.from_dict(windowed_spec(dataset, walkers_per_job=1))
+    sampler = dict(windowed_spec(dataset)["sampler"], share="chunk")
+    with pytest.raises(SpecError, match="needs share sum"):
+        LandscapeSpec.from_dict(windowed_spec(dataset, sampler=sampler))
+    narrow = windowed_spec(dataset)
+    narrow["windows"] = dict(narrow["windows"], n=2, overlap=0.01)
+    with pytest.raises(SpecError, match="overlap by fewer than 2 bins"):
+        LandscapeSpec.from_dict(narrow)

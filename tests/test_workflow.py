@@ -1,6 +1,7 @@
 """The Snakemake workflow itself: lint, dry runs at both scales, config errors, and a real
 end-to-end run of `snakemake --profile profiles/local all` in a fresh copy of the repository."""
 
+import json
 import os
 import pathlib
 import re
@@ -166,6 +167,11 @@ def test_quick_scale_end_to_end(finished_quick_run):
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
             assert np.nanmin(entropy) == 0.0 and np.isnan(entropy).any()
             assert "torch_version" in h5.attrs
+            if landscape.startswith("grok_"):  # Fig 1 at the quick scale: two windows, stitched by the merges
+                assert {"entropy_0", "entropy_1", "histogram_0", "histogram_1"} <= set(h5["windows"])
+                offsets = h5["windows"].attrs["offsets"]
+                assert len(offsets) == 2 and np.isfinite(offsets[1])  # the top window is always in
+                assert json.loads(h5.attrs["spec"])["windows"]["n"] == 2
         assert (figures / f"convergence_{landscape}.png").exists()
     report = snakemake("--profile", "profiles/local", "--report", "results/report.html", cwd=work)
     assert report.returncode == 0, report.stderr[-3000:]

@@ -43,10 +43,17 @@ class BallProblem:
     gaussian_sigma_bins: float = 5.0
     margin: float = 0.1  # bins this close to a wall are left out of the error
 
+    @property
+    def wall_margin(self) -> float:
+        """How far the grid reaches beyond each wall: the wall B m^2 must rise above the
+        entropy's depth (N/2 nats per unit of x over the 2 units), or walkers overrun it.
+        (A stiffer B instead makes the walls' force too steep for dt = 3e-3 at large N.)"""
+        return max(0.3, math.sqrt(1.2 * self.n_params / 3000.0))
+
     def grid(self) -> GridSpec:
         return GridSpec(
-            lows=(self.x_low - 0.3,),
-            highs=(0.3,),
+            lows=(self.x_low - self.wall_margin,),
+            highs=(self.wall_margin,),
             bin_width=self.bin_width,
             bias_strength=3000.0,
             bias_start=0.0,
@@ -91,8 +98,9 @@ def run_protocol(
     """The error curve of one protocol: [(walker_epochs, rms)], and the run's wall time. A run
     that diverges (the sampler's guard) ends its curve there and says so."""
     system = BallSystem(problem.n_params)
+    timings = None
     if protocol == "windows":
-        advance, learned = _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed)
+        advance, learned, timings = _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed)
     else:
         advance, learned = _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed)
     curve, done, started, diverged = [], 0, time.perf_counter(), None
@@ -107,7 +115,10 @@ def run_protocol(
             curve.append((checkpoint, problem.rms_error(learned())))
         except ValueError:  # windows that have not met yet cannot be stitched: no estimate
             curve.append((checkpoint, math.nan))
-    return {"protocol": protocol, "curve": curve, "seconds": time.perf_counter() - started, "diverged": diverged}
+    result = {"protocol": protocol, "curve": curve, "seconds": time.perf_counter() - started, "diverged": diverged}
+    if timings is not None:  # where a windowed run's time goes: steering, epochs, exchanges, stitching
+        result["seconds_by_part"] = dict(timings)
+    return result
 
 
 def _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed):
@@ -121,9 +132,14 @@ def _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed):
     if walkers % WINDOWS["n"]:
         raise ValueError(f"windows: --walkers must be a multiple of {WINDOWS['n']} (the windows)")
     settings = sampler_settings("sum_1/t", wl_factor, dt, t_drop)
-    windows = WindowSettings(walkers_per_window=walkers // WINDOWS["n"], **WINDOWS)
+    # each window's walls must rise above its own depth, (N/2) x its width in x (cf. wall_margin)
+    width = -problem.x_low / (WINDOWS["n"] - (WINDOWS["n"] - 1) * WINDOWS["overlap"])
+    depth = 0.5 * problem.n_params * width
+    wall_bins = max(10, math.ceil(math.sqrt(1.2 * depth / 3000.0) / problem.bin_width))
+    windows = WindowSettings(walkers_per_window=walkers // WINDOWS["n"], wall_bins=wall_bins, **WINDOWS)
     sampler = WindowedSampler(system, problem.grid(), settings, windows, seed)
-    return sampler.advance, lambda: torch.from_numpy(np.nan_to_num(sampler.result().entropy, nan=0.0))
+    learned = lambda: torch.from_numpy(np.nan_to_num(sampler.result().entropy, nan=0.0))  # noqa: E731
+    return sampler.advance, learned, sampler.seconds
 
 
 def walker_epochs_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -134,15 +150,32 @@ def walker_epochs_to_reach(curve: list[tuple[int, float]], target: float) -> int
     return None
 
 
+def walker_epochs_to_first_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    """The first checkpoint at which the error is at or below the target, else None."""
+    return next((spent for spent, rms in curve if rms <= target), None)
+
+
 def compare(results: list[dict], target: float) -> list[dict]:
-    """Per protocol: walker-epochs to the target and the paper protocol's multiple of it."""
-    reached = {r["protocol"]: None if r["diverged"] else walker_epochs_to_reach(r["curve"], target) for r in results}
-    paper = reached.get("paper")
+    """Per protocol: walker-epochs to reach the target and stay (and to first reach it), the
+    paper protocol's multiple of each, and walker-epochs/s of the whole run."""
     rows = []
     for r in results:
-        spent = reached[r["protocol"]]
-        ratio = paper / spent if paper and spent else None
-        rows.append({"protocol": r["protocol"], "walker_epochs_to_target": spent, "paper_over_this": ratio})
+        stay = None if r["diverged"] else walker_epochs_to_reach(r["curve"], target)
+        rows.append(
+            {
+                "protocol": r["protocol"],
+                "walker_epochs_to_target": stay,
+                "walker_epochs_to_first_reach": walker_epochs_to_first_reach(r["curve"], target),
+                "walker_epochs_per_s": r["curve"][-1][0] / r["seconds"] if r["curve"] else None,
+            }
+        )
+    paper = next((row for row in rows if row["protocol"] == "paper"), {})
+    for row in rows:
+        for key, ratio in (
+            ("walker_epochs_to_target", "paper_over_this"),
+            ("walker_epochs_to_first_reach", "paper_over_this_first"),
+        ):
+            row[ratio] = paper[key] / row[key] if paper.get(key) and row[key] else None
     return rows
 
 
@@ -154,14 +187,22 @@ def format_report(problem: BallProblem, args, results: list[dict], rows: list[di
     for r in results:
         lines.append(f"  {r['protocol']} ({r['seconds']:.1f} s):")
         lines += [f"    {spent:>12,} walker-epochs   RMS error {rms:8.3f} nats" for spent, rms in r["curve"]]
+        if "seconds_by_part" in r:
+            parts = r["seconds_by_part"]
+            lines.append("    seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
         if r["diverged"]:
             lines.append(f"    diverged: {r['diverged']}")
     if rows:
         lines.append(f"  to reach RMS {args.target} nats (and stay there):")
         for row in rows:
             spent, ratio = row["walker_epochs_to_target"], row["paper_over_this"]
+            first, first_ratio = row["walker_epochs_to_first_reach"], row["paper_over_this_first"]
             reach = f"{spent:,} walker-epochs" if spent else "not reached within the budget"
-            lines.append(f"    {row['protocol']:<12} {reach}" + (f"  ({ratio:.1f}x fewer than paper)" if ratio else ""))
+            line = f"    {row['protocol']:<12} {reach}" + (f"  ({ratio:.1f}x fewer than paper)" if ratio else "")
+            if first and first != spent:
+                line += f"; first at {first:,}" + (f" ({first_ratio:.1f}x)" if first_ratio else "")
+            rate = row["walker_epochs_per_s"]
+            lines.append(line + (f"; {rate:,.0f} walker-epochs/s" if rate else ""))
     return "\n".join(lines)
 
 
@@ -177,6 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--t-drop", type=float, default=1e12, help="t_drop of the schedule (default: never)")
     group.add_argument("--x-low", type=float, default=-2.0, help="the lower wall (default -2)")
     group.add_argument("--json", help="also write the curves and the comparison here")
+    group.add_argument("--figure", help="also draw the curves: PREFIX.png/.pdf/.csv (figures.protocols)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -193,4 +235,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"problem": asdict(problem), "args": vars(args), "results": results, "compare": rows}, fh)
+    if args.figure:
+        from grokglass.figures.protocols import protocol_curves
+
+        title = f"ball N = {problem.n_params}, {args.walkers} walkers (S spans {0.5 * problem.n_params * -problem.x_low:.0f} nats)"
+        protocol_curves(results, args.target, title, args.figure)
     return 0

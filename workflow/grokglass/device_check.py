@@ -20,7 +20,8 @@ and DIR/device-check.md (the same as tables). Sections:
 7. adamw: full-batch AdamW steps/s on the paper model and the time for 10,000 steps;
 8. segment_cli: one real `python -m grokglass wlmd-segment` call at the paper's settings;
 9. protocols: walker-epochs/s of every sampling protocol the sampler offers
-   (wlmd.settings.PROTOCOLS; a protocol added there joins this section by itself).
+   (wlmd.settings.PROTOCOLS; a protocol added there joins this section by itself), and of
+   windows with replica exchange (the shares of time spent exchanging and stitching).
 
 With --device cpu every section runs at tiny sizes in well under a minute (CI runs it, so
 the command cannot rot). Nothing here needs snakemake, jsonschema or the network.
@@ -52,6 +53,7 @@ from grokglass.wlmd.grid import EntropyGrid
 from grokglass.wlmd.sampler import CAPTURES, init_walkers, run_epochs
 from grokglass.wlmd.settings import PROTOCOLS, GridSpec, SamplerSettings
 from grokglass.wlmd.systems import TransformerSystem
+from grokglass.wlmd.windows import WindowedSampler, WindowSettings
 
 # the config's paper grid (wlmd.grid in config.yaml), the sampler's defaults are its settings
 PAPER_GRID = GridSpec(lows=(-20.0, -1.0), highs=(5.0, 11.0))
@@ -394,7 +396,45 @@ def protocols(check: Check) -> dict:
     for i, (name, (settings, description)) in enumerate(PROTOCOLS.items()):
         share = 0.5 / (len(PROTOCOLS) - i)
         rows.append({"protocol": name, "about": description, **timed_rate(check, walkers, share, **settings)})
+    rows.append(windows_rate(check, walkers))
     return {"rows": rows}
+
+
+# windows for the protocols section: two over the sampled part of this grid (x below 0)
+WINDOWS_GRID = GridSpec(lows=(-6.0, -1.0), highs=(5.0, 11.0), bin_width=0.1, gaussian_sigma_bins=3.0)
+
+
+def windows_rate(check: Check, walkers: int) -> dict:
+    """Walker-epochs/s of two windows of walkers/2 walkers (at least 1) with exchange attempts
+    every 10 epochs, and the shares of the time spent exchanging and stitching; steering the
+    fresh walkers into their windows is timed apart (it is done once per landscape)."""
+    s = check.sizes
+    per_window = max(1, walkers // 2)
+    split = make_split(Task("add", "x + y", s.p), s.fraction, 0)
+    system = TransformerSystem(TransformerConfig(p=s.p, d_model=s.d_model), split, device=check.device)
+    sampler = SamplerSettings(log_every=10**9, share="sum")
+    windows = WindowSettings(n=2, overlap=0.5, walkers_per_window=per_window, exchange_every=10)
+    windowed = WindowedSampler(system, WINDOWS_GRID, sampler, windows, seed=0, device=check.device)
+    windowed.advance(s.warmup)
+    epochs = check.epochs_that_fit(walkers, s.epochs, 0.5)
+    before = dict(windowed.seconds)
+    windowed.advance(max(10, epochs))
+    unmet = []
+    windowed.result(warn=unmet.append)  # timed; windows that have not met yet are left out, not an error
+    spent = {key: windowed.seconds[key] - before[key] for key in ("epochs", "exchange", "stitch")}
+    total = sum(spent.values())
+    return {
+        "protocol": "windows",
+        "about": "2 windows, deposits summed in each, exchanges every 10 epochs, stitched",
+        "walkers": 2 * per_window,
+        "epochs": max(10, epochs),
+        "walker_epochs_per_s": 2 * per_window * max(10, epochs) / total,
+        "exchange_share": spent["exchange"] / total,
+        "stitch_share": spent["stitch"] / total,
+        "steer_s": round(windowed.seconds["steer"], 2),
+        "exchanges": windowed.exchanges,
+        "stitched": "all windows" if not unmet else f"not yet: {unmet[0]}",
+    }
 
 
 def _package_root() -> str:

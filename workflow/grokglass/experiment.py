@@ -28,7 +28,7 @@ from grokglass.specs import (
     WandSettings,
     grid_from_config,
 )
-from grokglass.wlmd.settings import SamplerSettings
+from grokglass.wlmd.settings import SamplerSettings, WindowSettings
 
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
 # figures whose landscapes go into landscape_summary.csv, each compared with its runs
@@ -360,15 +360,22 @@ def ising_landscape_name(config: dict) -> str:
 
 
 # ----- landscapes --------------------------------------------------------------------------------
-def _landscape(wlmd: dict, config: dict, name: str, task: str, constraint: str, epochs: int, model) -> LandscapeSpec:
+def _landscape(
+    wlmd: dict, config: dict, name: str, task: str, constraint: str, epochs: int, model, windows: dict | None = None
+) -> LandscapeSpec:
     sampler = {k: v for k, v in wlmd["sampler"].items() if k != "y_scale"}
+    walkers_per_job = wlmd["walkers_per_job"]
+    if windows:  # the walkers split evenly into windows, one job each, deposits summed
+        windows = _window_settings(name, windows, wlmd["walkers"], wlmd["epochs_per_segment"])
+        walkers_per_job = windows.walkers_per_window
+        sampler["share"] = "sum"
     return LandscapeSpec(
         name=name,
         task=task,
         fraction=wlmd["fraction"],
         model=model,
         walkers=wlmd["walkers"],
-        walkers_per_job=wlmd["walkers_per_job"],
+        walkers_per_job=walkers_per_job,
         segments=max(1, math.ceil(epochs / wlmd["epochs_per_segment"])),
         epochs_per_segment=wlmd["epochs_per_segment"],
         seed=wlmd["seed"],
@@ -376,7 +383,19 @@ def _landscape(wlmd: dict, config: dict, name: str, task: str, constraint: str, 
         grid=grid_from_config(wlmd["grid"]),
         slope=config["training"]["slope"],
         y_scale=wlmd["sampler"].get("y_scale", LandscapeSpec.y_scale),
+        windows=windows or None,
     )
+
+
+def _window_settings(name: str, windows: dict, walkers: int, epochs_per_segment: int) -> WindowSettings:
+    """A `windows` config section as WindowSettings: walkers split evenly, exchanges at merges."""
+    n = windows["n"]
+    if walkers % n:
+        raise SpecError(f"landscape {name!r}: {walkers} walkers do not split evenly into {n} windows")
+    try:
+        return WindowSettings(**windows, walkers_per_window=walkers // n, exchange_every=epochs_per_segment)
+    except ValueError as err:
+        raise SpecError(f"landscape {name!r}: windows: {err}") from None
 
 
 def grokking_landscape_name(task: str) -> str:
@@ -399,6 +418,7 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
             "bounds",
             grok.get("epochs_by_task", {}).get(task, grok["epochs"]),
             transformer(config),
+            grok.get("windows", w.get("windows")),
         )
         for task in expression_tasks(config)
     ]
@@ -411,6 +431,7 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
             "shell",
             shell["epochs"],
             transformer(config, d_model=width),
+            shell.get("windows", w.get("windows")),
         )
         for width in shell["widths"]
     ]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from grokglass import paths
 from grokglass.errors import InputError, one_line
-from grokglass.wlmd.settings import GridSpec, SamplerSettings
+from grokglass.wlmd.settings import GridSpec, SamplerSettings, WindowSettings, exchange_partner, window_ranges
 
 
 class SpecError(InputError):
@@ -309,6 +309,11 @@ class LandscapeSpec:
     the walkers run in groups of `walkers_per_job` (group g: walkers g*wpj .. ), one job
     each, and a merge averages their entropies. `data` defaults to the task's dataset.
 
+    With `windows` (replica-exchange Wang-Landau, grokglass.wlmd.windows), group g is window
+    g: its walkers_per_window = walkers_per_job walkers sum their deposits into the window's
+    map (share "sum"), neighbouring windows try exchanges at the start of each segment
+    (settings.exchange_partner), and the merge stitches the windows' maps into one.
+
     A segment or merge job does not depend on how many segments follow it, so the rules
     give those jobs the spec without `segments` (`segment_job_dict`): more epochs for a
     finished landscape then add segments instead of redoing them. There `segments` is None.
@@ -328,6 +333,7 @@ class LandscapeSpec:
     slope: float = 7.0  # smoothed test accuracy of the y coordinate
     y_scale: float = 10.0  # grid y = y_scale * accuracy
     data: str = ""
+    windows: WindowSettings | None = None
 
     # what must not change between the segments of one landscape (the number of segments may)
     IDENTITY_EXCLUDES: ClassVar[tuple[str, ...]] = ("name", "segments")
@@ -342,6 +348,39 @@ class LandscapeSpec:
         object.__setattr__(self, "model", model_from_dict(self.model))
         if not self.data:
             object.__setattr__(self, "data", paths.DATASET.format(task=self.task))
+        if self.windows is not None:
+            self._check_windows()
+
+    def _check_windows(self) -> None:
+        windows, what = self.windows, f"landscape {self.name!r}: windows"
+        if isinstance(windows, dict):
+            try:
+                windows = WindowSettings.from_dict(windows)
+            except (TypeError, ValueError) as err:
+                raise SpecError(f"{what}: {one_line(err)}") from None
+            object.__setattr__(self, "windows", windows)
+        if self.walkers != windows.n * windows.walkers_per_window or self.walkers_per_job != windows.walkers_per_window:
+            raise SpecError(
+                f"{what}: {windows.n} windows of {windows.walkers_per_window} walkers need walkers = "
+                f"{windows.n * windows.walkers_per_window} and walkers_per_job = {windows.walkers_per_window} "
+                f"(one job per window), got {self.walkers} and {self.walkers_per_job}"
+            )
+        if self.sampler.share != "sum":
+            raise SpecError(f"{what}: a window's walkers sum their deposits into its map: the sampler needs share sum")
+        if self.grid.bias_low is not None:
+            raise SpecError(f"{what}: each window has its own walls; the grid's bias_low must be unset")
+        try:
+            window_ranges(self.grid, windows)
+        except ValueError as err:
+            raise SpecError(f"{what}: {one_line(err)}") from None
+
+    def window_bins(self, group: int) -> tuple[int, int]:
+        """The [first, last) x bins of window `group` on the landscape's grid."""
+        return window_ranges(self.grid, self.windows)[group]
+
+    def exchange_partner(self, segment: int, group: int) -> int | None:
+        """The window whose walkers window `group` tries to swap with before `segment`."""
+        return exchange_partner(segment, group, self.windows.n) if self.windows else None
 
     @property
     def groups(self) -> int:
@@ -394,6 +433,9 @@ class LandscapeSpec:
         inputs = {"data": self.data}
         if segment > 0:
             inputs.update(merged=self.merged_path(segment - 1), state=self.state_path(segment - 1, group))
+            partner = self.exchange_partner(segment, group)
+            if partner is not None:
+                inputs["partner_state"] = self.state_path(segment - 1, partner)
         return inputs
 
     def merge_inputs(self, segment: int) -> dict[str, Any]:
@@ -408,6 +450,10 @@ class LandscapeSpec:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(model=self.model.to_dict(), sampler=self.sampler.to_dict(), grid=self.grid.to_dict())
         data["grid"].update(lows=list(self.grid.lows), highs=list(self.grid.highs))
+        if self.windows is None:  # added later: landscapes without windows keep their JSON form
+            del data["windows"]
+        else:
+            data["windows"] = self.windows.to_dict()
         return data
 
     def segment_job_dict(self) -> dict:

@@ -78,7 +78,8 @@ def landscape_of(wildcards):
 def segment_prev_args(wildcards, input):
     if int(wildcards.seg) == 0:
         return ""
-    return f"--prev-merged {input.merged} --prev-state {input.state}"
+    partner = f" --partner-state {input.partner_state}" if "partner_state" in input.keys() else ""
+    return f"--prev-merged {input.merged} --prev-state {input.state}{partner}"
 
 
 def merge_prev_args(wildcards, input):

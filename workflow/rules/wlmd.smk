@@ -1,5 +1,6 @@
 rule wlmd_segment:
-    """E epochs of one group of walkers, from the previous segment's merged landscape and state."""
+    """E epochs of one group of walkers (with windows: one window, after replica exchanges with
+    its partner window), from the previous segment's merged landscape and state."""
     input:
         unpack(lambda w: landscape_of(w).segment_inputs(int(w.seg), int(w.group))),
     output:
@@ -30,7 +31,8 @@ rule wlmd_segment:
 
 
 rule wlmd_merge:
-    """Mean of all walkers' entropies of one segment (the paper's average), summed histograms."""
+    """Mean of all walkers' entropies of one segment (the paper's average; with share sum, the
+    summed map; with windows, the windows' maps stitched), summed histograms."""
     input:
         unpack(lambda w: landscape_of(w).merge_inputs(int(w.seg))),
     output:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -64,6 +65,22 @@ def _kinetic_references(ax, x, table: pd.DataFrame, half_kT: float | None, y: np
     return np.concatenate(plotted)
 
 
+def windows_note(landscape_path: PathLike) -> str | None:
+    """One line on a windowed landscape's windows: how many are stitched in, the exchanges
+    accepted; a warning when some windows are left out (they never shared a visited bin)."""
+    with h5py.File(landscape_path, "r") as h5:
+        if "windows" not in h5:
+            return None
+        attrs = h5["windows"].attrs
+        offsets = np.asarray(attrs["offsets"], dtype=np.float64)
+        attempts, accepted = np.asarray(attrs["exchange_attempts"]), np.asarray(attrs["exchange_accepted"])
+    kept = int(np.isfinite(offsets).sum())
+    note = f"{len(offsets)} windows, {kept} stitched; exchanges accepted {int(accepted.sum())} of {int(attempts.sum())}"
+    if kept < len(offsets):
+        note = f"WARNING: windows 0..{len(offsets) - kept - 1} never met their neighbour and are left out. {note}"
+    return note
+
+
 def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
     """Plot a landscape's convergence diagnostics against epochs per walker."""
     conv = load_landscape(landscape_path).convergence
@@ -100,5 +117,8 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
                 ax.set_xscale("log")
             if _log_sensible(y):
                 ax.set_yscale("log")
+        note = windows_note(landscape_path)
+        if note:
+            fig.suptitle(note, color="firebrick" if note.startswith("WARNING") else "black", fontsize="small")
         save_figure(fig, out_prefix, table)
     return fig

@@ -23,6 +23,14 @@ merged.h5 (one per segment):
                           K/N at the segment's end; kT/2 at equilibrium), kinetic_per_param_max
     attrs: segment, epochs_per_walker, walkers, grid (json), sampler (json), spec (json),
            provenance
+    windows/              only for a landscape with windows (stitch_windows): entropy_<w>
+                          (the learned map of window w on its own grid, walls included),
+                          histogram_<w> (its cumulative visits); attrs offsets (one per window,
+                          0 for the lowest stitched one, NaN for windows left out), x_bins
+                          ([first, last) per window), trim_bins, exchange_attempts and
+                          exchange_accepted (cumulative, one per neighbouring pair). Then
+                          mean_entropy is the stitched map and the histograms are the stitched
+                          windows' visits away from their inner walls.
 
 landscape.h5 (written from the last merged.h5, by merge_segment(out_landscape=...) or by
 `python -m grokglass wlmd-landscape`, i.e. write_landscape / landscape_command):
@@ -34,6 +42,7 @@ landscape.h5 (written from the last merged.h5, by merge_segment(out_landscape=..
     max_entropy_y   (n_x,)              y*(x) in accuracy units (NaN for unvisited columns)
     x_edges (ln L units), y_edges (accuracy units = grid y / y_scale)
     convergence/    as in merged.h5
+    windows/        as in merged.h5 (landscapes with windows)
     attrs: epochs_per_walker, walkers, segments, seed, y_scale, sampler (json), grid (json),
            spec (json), provenance (package/torch versions, sampling device)
 """
@@ -53,6 +62,7 @@ from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json,
 from grokglass.specs import LandscapeSpec
 from grokglass.wlmd.segment import add_spec_arguments, load_spec
 from grokglass.wlmd.settings import CONVERGENCE_COLUMNS
+from grokglass.wlmd.windows import embed_windows, stitch_maps, trim_bins_of
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
 
@@ -170,6 +180,7 @@ def _read_group_file(path, spec: LandscapeSpec, segment: int) -> dict:
             # absent in group files written before the divergence guard: unknown, not an error
             "kinetic": h5["final_kinetic_per_param"][()] if "final_kinetic_per_param" in h5 else np.array([np.nan]),
             "device": h5.attrs.get("device", "unknown"),
+            "exchange": {key: int(h5.attrs.get(f"exchange_{key}", 0)) for key in ("partner", "attempts", "accepted")},
         }
 
 
@@ -195,11 +206,17 @@ def _read_previous(path, spec: LandscapeSpec, segment: int) -> dict:
             raise MergeError(
                 f"{path}: previous merged file is of segment {int(h5.attrs['segment'])}, expected {segment - 1}"
             )
-        return {
+        previous = {
             "mean_entropy": h5["mean_entropy"][()],
             "cumulative_histogram": h5["cumulative_histogram"][()],
             "convergence": _read_convergence(h5),
         }
+        if spec.windows is not None:
+            windows = h5["windows"]
+            previous["window_histograms"] = [windows[f"histogram_{w}"][()] for w in range(spec.windows.n)]
+            previous["exchange_attempts"] = np.asarray(windows.attrs["exchange_attempts"], dtype=np.int64)
+            previous["exchange_accepted"] = np.asarray(windows.attrs["exchange_accepted"], dtype=np.int64)
+        return previous
 
 
 # ----- the merge ----------------------------------------------------------------------------------
@@ -231,11 +248,17 @@ def merge_segment(
 
     walker_ids = np.concatenate([g["walker_ids"] for g in groups])
     order = np.argsort(walker_ids)
-    walker_entropy = np.concatenate([g["learned_entropy"] for g in groups])[order]
-    histogram = np.sum([g["histogram"].sum(axis=0) for g in groups], axis=0)
     previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
-    mean_entropy = merged_entropy(spec.sampler.share, groups, walker_entropy, previous)
-    cumulative = histogram + (previous["cumulative_histogram"] if previous else 0.0)
+    windows = None
+    if spec.windows is None:
+        walker_entropy = np.concatenate([g["learned_entropy"] for g in groups])[order]
+        histogram = np.sum([g["histogram"].sum(axis=0) for g in groups], axis=0)
+        mean_entropy = merged_entropy(spec.sampler.share, groups, walker_entropy, previous)
+        cumulative = histogram + (previous["cumulative_histogram"] if previous else 0.0)
+    else:
+        windows = stitch_windows(spec, groups, previous, log)
+        mean_entropy, histogram, cumulative = windows["entropy"], windows["histogram"], windows["cumulative"]
+        walker_entropy = windows["walker_entropy"]
     visited = visited_mask(mean_entropy, cumulative)
     previous_visited = visited_mask(previous["mean_entropy"], previous["cumulative_histogram"]) if previous else None
     epochs_per_walker = (segment + 1) * spec.epochs_per_segment
@@ -283,6 +306,8 @@ def merge_segment(
         h5.create_dataset("x_edges", data=x_edges)
         h5.create_dataset("y_edges", data=y_edges)
         _write_convergence(h5, convergence)
+        if windows is not None:
+            _write_windows(h5, windows)
         set_attrs(h5, attrs)
     log(
         f"wlmd merge {spec.name}: segment {segment}, {len(walker_ids)} walkers, "
@@ -338,6 +363,9 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         h5.create_dataset("y_edges", data=y_edges)
         _write_convergence(h5, convergence)
         set_attrs(h5, attrs)
+        if spec.windows is not None:  # the windows' own maps, visits and offsets, as merged
+            with _open_checked(merged_path, "merged landscape", spec) as merged:
+                merged.copy(merged["windows"], h5, "windows")
     log(
         f"wlmd landscape {spec.name}: {epochs_per_walker} epochs/walker, "
         f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}"
@@ -356,6 +384,72 @@ def merged_entropy(share: str, groups: list[dict], walker_entropy: np.ndarray, p
         return walker_entropy.mean(axis=0)
     start = previous["mean_entropy"] if previous else np.zeros(walker_entropy.shape[1:])
     return start + np.sum([g["learned_entropy"][0] - start for g in groups], axis=0)
+
+
+def stitch_windows(spec: LandscapeSpec, groups: list[dict], previous: dict | None, log) -> dict:
+    """The windowed merge: each window's map is its one group's (share sum: every deposit of
+    its walkers); the maps are stitched into the landscape's (wlmd.windows.stitch_maps) over
+    the windows' cumulative visits, trimmed by their inner walls. The full-grid histograms are
+    the trusted visits, so a bin counts as visited exactly where the stitched map is defined."""
+    windows, grid = spec.windows, spec.grid
+    by_window = {}
+    for group in groups:
+        matches = [w for w in range(windows.n) if spec.group_walker_ids(w) == group["walker_ids"].tolist()]
+        by_window[matches[0]] = group  # _check_walker_sets has made sure each window has its group
+    ordered = [by_window[w] for w in range(windows.n)]
+    ranges = [spec.window_bins(w) for w in range(windows.n)]
+    maps = [g["learned_entropy"][0] for g in ordered]
+    this_segment = [g["histogram"].sum(axis=0) for g in ordered]
+    cumulative = [h + (previous["window_histograms"][w] if previous else 0.0) for w, h in enumerate(this_segment)]
+    trim = trim_bins_of(grid, windows)
+    for w, (first, last) in enumerate(ranges):
+        if not this_segment[w].any():
+            log(f"wlmd merge {spec.name}: warning: window {w} (x bins {first}..{last - 1}) had no visits this segment")
+
+    def warn(message):
+        log(f"wlmd merge {spec.name}: warning: {message}")
+
+    full_maps, _, trusted = embed_windows(grid.shape, ranges, maps, cumulative, windows.wall_bins, trim)
+    _, _, trusted_now = embed_windows(grid.shape, ranges, maps, this_segment, windows.wall_bins, trim)
+    stitched, offsets = stitch_maps(full_maps, trusted, warn=warn)
+    kept = [w for w in range(windows.n) if np.isfinite(offsets[w])]  # the windows in the landscape
+    attempts = np.zeros(windows.n - 1, dtype=np.int64) + (previous["exchange_attempts"] if previous else 0)
+    accepted = np.zeros(windows.n - 1, dtype=np.int64) + (previous["exchange_accepted"] if previous else 0)
+    for w, group in enumerate(ordered):
+        if group["exchange"]["partner"] == w + 1:  # each pair counted once, from its lower window
+            attempts[w] += group["exchange"]["attempts"]
+            accepted[w] += group["exchange"]["accepted"]
+    # a window left out of the stitch (offset NaN) gives its walkers a NaN map here too
+    per_walker = [full_maps[w] + offsets[w] for w, g in enumerate(ordered) for _ in g["walker_ids"]]
+    log(
+        f"wlmd merge {spec.name}: windows {ranges}, offsets {[round(o, 3) for o in offsets]}, "
+        f"exchanges accepted {accepted.tolist()} of {attempts.tolist()}"
+    )
+    return {
+        "entropy": np.nan_to_num(stitched, nan=0.0),
+        "histogram": np.sum([trusted_now[w] for w in kept], axis=0),
+        "cumulative": np.sum([trusted[w] for w in kept], axis=0),
+        "walker_entropy": np.stack(per_walker),
+        "maps": maps,
+        "window_histograms": cumulative,
+        "offsets": offsets,
+        "bins": ranges,
+        "trim_bins": trim,
+        "exchange_attempts": attempts,
+        "exchange_accepted": accepted,
+    }
+
+
+def _write_windows(h5: h5py.File, windows: dict) -> None:
+    group = h5.create_group("windows")
+    for w, (window_map, visits) in enumerate(zip(windows["maps"], windows["window_histograms"])):
+        group.create_dataset(f"entropy_{w}", data=window_map)  # learned S on the window's grid
+        group.create_dataset(f"histogram_{w}", data=visits)  # cumulative visits there
+    group.attrs["offsets"] = np.asarray(windows["offsets"], dtype=np.float64)
+    group.attrs["x_bins"] = np.asarray(windows["bins"], dtype=np.int64)  # [first, last) per window
+    group.attrs["trim_bins"] = windows["trim_bins"]
+    group.attrs["exchange_attempts"] = windows["exchange_attempts"]
+    group.attrs["exchange_accepted"] = windows["exchange_accepted"]
 
 
 def _read_convergence(h5: h5py.File) -> dict:

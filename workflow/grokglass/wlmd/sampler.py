@@ -218,13 +218,19 @@ def init_walkers(
         walker_ids=list(walker_ids),
         base_seed=base_seed,
     )
+    constrain_walkers(system, state, settings)
+    return state
+
+
+def constrain_walkers(system, state: WalkerState, settings: SamplerSettings) -> None:
+    """Move every walker onto the sampler's constraint, in place: clamped into the box
+    (bounds) or projected onto the shell |theta| = shell_norm (shell); "none" leaves them."""
     if settings.constraint == "bounds":
-        bound = layout.per_element(system.bounds(settings.bound_scale), device)
+        bound = state.layout.per_element(system.bounds(settings.bound_scale), state.device)
         torch.minimum(state.params, bound, out=state.params)
         torch.maximum(state.params, -bound, out=state.params)
     elif settings.constraint == "shell":
         _project_onto_shell(state.params, state.velocity, settings.shell_norm)
-    return state
 
 
 # ----- constraints -----------------------------------------------------------------------

@@ -11,6 +11,12 @@ segment of each group:
 3. writes the walker state (torch) and the learned entropies S - S_bias with
    this segment's visit histograms (HDF5), both atomically.
 
+With windows (LandscapeSpec.windows), group g is window g: it samples on the window's grid
+(windows.window_grid), fresh walkers are first steered to the window's centre, a later
+segment starts from the window's own merged map, and first tries replica exchanges with
+its partner window (LandscapeSpec.exchange_partner; --partner-state); the entropy file then
+also carries attrs exchange_partner (-1: none), exchange_attempts, exchange_accepted.
+
 The landscape is a grokglass.specs.LandscapeSpec (its JSON form on the command line).
 
 Entropy file (`out_entropy`, HDF5), k = walkers in the group, axis order x then y:
@@ -54,6 +60,7 @@ from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
 from grokglass.wlmd.grid import EntropyGrid
 from grokglass.wlmd.sampler import CAPTURES, WalkerState, format_record, init_walkers, run_epochs
+from grokglass.wlmd.windows import exchange_decisions, steer_into_window, walker_coordinates, window_grid
 
 
 def build_system(spec: LandscapeSpec, device: torch.device):
@@ -82,8 +89,9 @@ def load_spec(spec_json: str | None, spec_file: str | None) -> LandscapeSpec:
     return LandscapeSpec.from_dict(parse_json_arg(text, f"--spec-file {path}"))
 
 
-def read_merged_entropy(path: str | Path, spec: LandscapeSpec, segment: int) -> torch.Tensor:
-    """S_bar of the previous segment's merged file, after checking it belongs to this landscape."""
+def read_merged_entropy(path: str | Path, spec: LandscapeSpec, segment: int, window: int | None = None) -> torch.Tensor:
+    """S_bar of the previous segment's merged file, after checking it belongs to this landscape
+    (with windows: the map of `window`, on the window's own grid)."""
     what = "merged landscape"
     with open_input_h5(path, what) as h5:
         spec.check_input(path, what, read_attr_json(h5, "spec", path, what))
@@ -92,7 +100,63 @@ def read_merged_entropy(path: str | Path, spec: LandscapeSpec, segment: int) -> 
                 f"{path}: merged landscape is of segment {int(h5.attrs['segment'])}, "
                 f"segment {segment} needs segment {segment - 1}"
             )
-        return torch.from_numpy(h5["mean_entropy"][()])
+        name = "mean_entropy" if window is None else f"windows/entropy_{window}"
+        if name not in h5:
+            raise InputError(f"{path}: the merged landscape lacks {name}")
+        return torch.from_numpy(h5[name][()])
+
+
+def grid_of(spec: LandscapeSpec, group: int):
+    """The grid group `group` samples on: the landscape's, or with windows its window's."""
+    if spec.windows is None:
+        return spec.grid
+    first, last = spec.window_bins(group)
+    return window_grid(spec.grid, first, last, spec.windows.wall_bins)
+
+
+def _steer_into_window(system, state: WalkerState, spec: LandscapeSpec, group: int, log) -> None:
+    """Fresh walkers of a window descend (projected Newton steps on x) to its centre first."""
+    started = time.perf_counter()
+    ranges = [spec.window_bins(w) for w in range(spec.windows.n)]
+    centre, steps = steer_into_window(system, state, spec.grid, ranges, group, spec.sampler)
+    first, last = ranges[group]
+    log(
+        f"wlmd {spec.name}: window {group} (x bins {first}..{last - 1}): walkers steered to x = {centre:.3f} "
+        f"in {steps} steps ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def _exchange_with_partner(
+    system, spec: LandscapeSpec, segment: int, group: int, state, grid, prev_merged, partner_state_path, device, log
+):
+    """Replica exchange with the neighbouring window before this segment (settings.exchange_partner).
+
+    Both jobs of the pair load both windows' states and maps and draw from one generator
+    seeded by (seed, segment, lower window), so they take the same decisions; each applies
+    its own side. Returns {"partner", "attempts", "accepted"} (partner -1: no exchange)."""
+    partner = spec.exchange_partner(segment, group)
+    if partner is None:
+        return {"partner": -1, "attempts": 0, "accepted": 0}
+    if partner_state_path is None:
+        raise InputError(f"segment {segment} of window {group} exchanges with window {partner}: give --partner-state")
+    other = _load_state(partner_state_path, spec, segment, partner, spec.group_walker_ids(partner), state.epoch, device)
+    other_grid = EntropyGrid(grid_of(spec, partner), other.n_walkers, device)
+    other_grid.load_learned(read_merged_entropy(prev_merged, spec, segment, partner))
+    ndim = spec.grid.ndim
+    low, high = sorted([(group, state, grid), (partner, other, other_grid)], key=lambda item: item[0])
+    generator = np.random.default_rng([spec.seed, segment, low[0]])
+    attempts, accepted = exchange_decisions(
+        low[2], high[2], walker_coordinates(system, low[1], ndim), walker_coordinates(system, high[1], ndim), generator
+    )
+    for i, j in accepted:  # this job's side of each swap: its row takes the partner's configuration
+        mine, theirs = (i, j) if group == low[0] else (j, i)
+        for buffer in ("params", "velocity"):
+            getattr(state, buffer)[mine].copy_(getattr(other, buffer)[theirs])
+    log(
+        f"wlmd {spec.name}: segment {segment}: window {group} <-> {partner}: "
+        f"{len(accepted)} of {attempts} exchanges accepted"
+    )
+    return {"partner": partner, "attempts": attempts, "accepted": len(accepted)}
 
 
 # ----- the segment ------------------------------------------------------------------------------
@@ -107,11 +171,13 @@ def run_segment(
     device: str | torch.device = "auto",
     log: Callable[[str], None] = print,
     capture: str = "eager",
+    prev_partner_state: str | Path | None = None,
 ) -> None:
     """Run one segment of one group and write out_state and out_entropy (module docstring).
 
     capture: how the epoch runs (sampler.CAPTURES); it changes speed, not the trajectory
-    beyond float32 rounding."""
+    beyond float32 rounding. prev_partner_state: with windows, the previous state of the
+    window this one exchanges with before `segment` (LandscapeSpec.exchange_partner)."""
     spec = LandscapeSpec.from_dict(spec)
     spec.check_segment(segment)
     if segment == 0 and (prev_merged is not None or prev_state is not None):
@@ -127,13 +193,21 @@ def run_segment(
     epochs = spec.epochs_per_segment
     epochs_start = segment * epochs
     system = build_system(spec, device)
-    grid = EntropyGrid(spec.grid, len(walker_ids), device)
+    grid = EntropyGrid(grid_of(spec, group), len(walker_ids), device)
+    window = None if spec.windows is None else group
+    exchange = {"partner": -1, "attempts": 0, "accepted": 0}
 
     if segment == 0:
         state = init_walkers(system, walker_ids, spec.seed, settings, device)
+        if window is not None:
+            _steer_into_window(system, state, spec, group, log)
     else:
-        grid.load_learned(read_merged_entropy(prev_merged, spec, segment))
+        grid.load_learned(read_merged_entropy(prev_merged, spec, segment, window))
         state = _load_state(prev_state, spec, segment, group, walker_ids, epochs_start, device)
+        if window is not None:
+            exchange = _exchange_with_partner(
+                system, spec, segment, group, state, grid, prev_merged, prev_partner_state, device, log
+            )
 
     name = spec.name
     log(
@@ -149,7 +223,8 @@ def run_segment(
         epochs,
         log=lambda record: log(format_record(record)),
         capture=capture,
-        map_walkers=spec.walkers,  # with share "sum", every group's walkers fill the merged map
+        # with share "sum", every group's walkers fill the merged map (a window's: its own)
+        map_walkers=spec.walkers if window is None else len(walker_ids),
     )
     elapsed = time.perf_counter() - started
     if result["capture_error"]:
@@ -170,6 +245,7 @@ def run_segment(
         epochs_start=epochs_start,
         epochs_end=epochs_start + epochs,
         epoch_capture=result["capture"],
+        **({} if window is None else {f"exchange_{key}": value for key, value in exchange.items()}),
     )
     attrs.update(grid=grid.spec.to_dict(), sampler=settings.to_dict())
     state_blob = {"walkers": state.to_dict(), "spec": spec.to_dict(), "segment": segment, "group": group}
@@ -231,6 +307,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", type=int, required=True, help="walker group index (0-based)")
     parser.add_argument("--prev-merged", help="merged.h5 of the previous segment (segments > 0)")
     parser.add_argument("--prev-state", help="this group's state of the previous segment (segments > 0)")
+    parser.add_argument(
+        "--partner-state", help="with windows: the previous state of the window this one exchanges with"
+    )
     parser.add_argument("--out-state", required=True, help="where to write the walker state (torch)")
     parser.add_argument("--out-entropy", required=True, help="where to write entropies/histograms (HDF5)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:n] (default auto)")
@@ -265,5 +344,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         log=lambda line: print(line, flush=True),
         capture=args.capture,
+        prev_partner_state=args.partner_state,
     )
     return 0

@@ -165,11 +165,15 @@ class SamplerSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplerSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown sampler settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return _from_known_keys(cls, data, "sampler settings")
+
+
+def _from_known_keys(cls, data: dict, what: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
+    return cls(**data)
 
 
 def _without_defaults(settings) -> dict:
@@ -181,3 +185,79 @@ def _without_defaults(settings) -> dict:
         if data[name] == defaults[name]:
             del data[name]
     return data
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """n windows over the grid's x range, neighbours sharing `overlap` of a window's width."""
+
+    n: int = 4
+    overlap: float = 0.5
+    walkers_per_window: int = 2
+    exchange_every: int = 100  # epochs between exchange attempts
+    wall_bins: int = 10  # bins of wall on each side of a window's grid
+    # bins next to an inner wall left out of the stitch: there the deposits' Gaussians run
+    # into the wall and the map is distorted (None: 1.5 Gaussian widths)
+    trim_bins: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WindowSettings:
+        return _from_known_keys(cls, data, "window settings")
+
+    def __post_init__(self):
+        if self.n < 1 or self.walkers_per_window < 1 or self.exchange_every < 1 or self.wall_bins < 1:
+            raise ValueError(f"windows need n, walkers_per_window, exchange_every, wall_bins >= 1: {self}")
+        if self.n > 1 and not 0.0 < self.overlap < 1.0:
+            raise ValueError(f"windows need an overlap in (0, 1) of their width, got {self.overlap}")
+
+
+def sampled_bins(grid: GridSpec) -> tuple[int, int]:
+    """The [first, last) x bins between the grid's walls (bias_low, bias_start): where walkers go."""
+    lo, n_bins, width = grid.lows[0], grid.shape[0], grid.bin_width
+    first = 0 if grid.bias_low is None else min(max(int(round((grid.bias_low - lo) / width)), 0), n_bins - 1)
+    last = min(max(int(round((grid.bias_start - lo) / width)), first + 1), n_bins)
+    return first, last
+
+
+def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, int]]:
+    """Each window's [first, last) bin on the grid's x axis; neighbours overlap by >= 2 bins.
+
+    The windows cut the sampled range between the grid's walls (sampled_bins); the first
+    window reaches down to the grid's low end and the last up to its high end, so that the
+    landscape's own walls stay in the end windows."""
+    start, end = sampled_bins(grid)
+    width = (end - start) / (windows.n - (windows.n - 1) * windows.overlap)
+    step = width * (1.0 - windows.overlap)
+    ranges = []
+    for w in range(windows.n):
+        first = 0 if w == 0 else start + int(round(w * step))
+        last = grid.shape[0] if w == windows.n - 1 else start + int(round(w * step + width))
+        ranges.append((first, last))
+    for (_, last), (first, _) in zip(ranges, ranges[1:]):
+        if last - first < 2:
+            raise ValueError(f"windows {ranges} overlap by fewer than 2 bins: raise the overlap or lower n")
+    return ranges
+
+
+def window_centre(grid: GridSpec, ranges: list[tuple[int, int]], window: int) -> tuple[float, float]:
+    """(centre, half-width) in x of window `window`'s part of the sampled range."""
+    start, end = sampled_bins(grid)
+    first, last = max(ranges[window][0], start), min(ranges[window][1], end)
+    return grid.lows[0] + 0.5 * (first + last) * grid.bin_width, 0.5 * (last - first) * grid.bin_width
+
+
+def exchange_partner(segment: int, window: int, n_windows: int) -> int | None:
+    """The window that `window` tries exchanges with at the start of `segment` (> 0), or None.
+
+    Neighbouring pairs alternate, (0, 1), (2, 3), ... at odd segments and (1, 2), (3, 4), ... at
+    even ones (as in REWL), so that each window is in at most one pair: the two jobs of a pair
+    then decide the same exchanges from the same inputs, and no job waits for a third.
+    """
+    if segment < 1:
+        return None
+    first = (segment - 1) % 2  # the lower window of the first pair
+    partner = window + 1 if (window - first) % 2 == 0 else window - 1
+    return partner if first <= min(window, partner) and max(window, partner) < n_windows else None

@@ -209,6 +209,38 @@ class BallSystem:
         return torch.where(x <= self.x_max, 0.5 * self.n_params * x, torch.full_like(x, -math.inf))
 
 
+class Ball2DSystem(BallSystem):
+    """The ball with a second coordinate: x = ln |theta|^2 and y = y_scale * u, u the share of
+    |theta|^2 in the first m = N // 2 coordinates (a 2-D system, entropy extensive in both).
+
+    Under the uniform measure, |theta|^2 and the direction are independent and u is
+    Beta(m/2, (N-m)/2), so the exact joint entropy is
+    S(x, y) = (N/2) x + (m/2 - 1) ln u + ((N - m)/2 - 1) ln (1 - u) + const.
+    """
+
+    def __init__(self, n_params: int, radius: float = 1.0, y_scale: float = 10.0, device="cpu"):
+        if n_params < 2:
+            raise ValueError(f"the 2-D ball needs n_params >= 2, got {n_params}")
+        super().__init__(n_params, radius, device)
+        self.m, self.y_scale = n_params // 2, float(y_scale)
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        squares = params["theta"].double().pow(2)
+        total = squares.sum(dim=-1)
+        return total.log(), self.y_scale * squares[..., : self.m].sum(dim=-1) / total
+
+    def entropy_2d(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The exact S(x, y) (constant 0), -inf outside the ball or off u in (0, 1)."""
+        x, u = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64) / self.y_scale
+        inside = (x <= self.x_max) & (u > 0) & (u < 1)
+        value = (
+            0.5 * self.n_params * x
+            + (0.5 * self.m - 1) * u.clamp(1e-300, 1).log()
+            + (0.5 * (self.n_params - self.m) - 1) * (1 - u).clamp(1e-300, 1).log()
+        )
+        return torch.where(inside, value, torch.full_like(value, -math.inf))
+
+
 class DenseSystem:
     """The Ising task's dense classifier (grokglass.dense) on one split:
     x = ln CE_train (float64), y = y_scale * smoothed A_test, both of the logits
@@ -277,3 +309,85 @@ class DenseSystem:
         x = nll[..., : self.n_train].mean(dim=-1).log()
         soft = torch.sigmoid(self.slope * margins(test, self.test_labels))
         return x, self.y_scale * soft[..., : self.n_test].mean(dim=-1).double()
+
+
+class ModuleSystem:
+    """Any torch.nn.Module on train/test tensors: x = ln loss_train, y = y_scale * metric_test.
+
+    The walkers' parameters are batched with torch.func: one vmap of functional_call over the
+    walker dim runs every walker's copy of the module at once (buffers, e.g. batch-norm
+    statistics, are shared constants; the module is used in eval mode, so dropout is off).
+
+    loss(outputs, targets) must be differentiable and positive (default: mean cross-entropy);
+    metric(outputs, targets) is the order parameter y, differentiable where a 2-D grid is used
+    (default: the paper's smoothed accuracy, mean sigmoid(slope * margin), for class logits).
+    Fresh walkers are the module re-initialised by each submodule's reset_parameters() under
+    torch.manual_seed(seed), or `init(seed) -> {name: tensor}` when given. The box of the
+    "bounds" constraint is scale x each tensor's init std; a tensor that starts constant (a
+    bias at 0) takes its layer's weight's.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        train_inputs: torch.Tensor,
+        train_targets: torch.Tensor,
+        test_inputs: torch.Tensor,
+        test_targets: torch.Tensor,
+        loss=None,
+        metric=None,
+        y_scale: float = 10.0,
+        slope: float = DEFAULT_SLOPE,
+        init=None,
+        device: torch.device | str = "cpu",
+    ):
+        import copy
+
+        self.device = torch.device(device)
+        self._template = copy.deepcopy(module).cpu()
+        self.module = copy.deepcopy(module).to(self.device).eval()
+        self.buffers = {name: b.to(self.device) for name, b in self.module.named_buffers()}
+        self.shapes = {name: tuple(p.shape) for name, p in self.module.named_parameters()}
+        if not self.shapes:
+            raise ValueError("the module has no parameters to sample")
+        self.train_inputs, self.train_targets = train_inputs.to(self.device), train_targets.to(self.device)
+        self.test_inputs, self.test_targets = test_inputs.to(self.device), test_targets.to(self.device)
+        self.loss = loss or torch.nn.functional.cross_entropy
+        self.metric = metric or (lambda outputs, targets: torch.sigmoid(slope * margins(outputs, targets)).mean())
+        self.y_scale = float(y_scale)
+        self._init = init
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(self.shapes)
+
+    def init_params(self, seed: int) -> dict[str, torch.Tensor]:
+        if self._init is not None:
+            return {name: torch.as_tensor(t).float() for name, t in self._init(int(seed)).items()}
+        import copy
+
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global generator alone
+            torch.manual_seed(int(seed))
+            fresh = copy.deepcopy(self._template)
+            for submodule in fresh.modules():
+                if hasattr(submodule, "reset_parameters"):
+                    submodule.reset_parameters()
+        return {name: p.detach().float().clone() for name, p in fresh.named_parameters()}
+
+    def bounds(self, scale: float) -> dict[str, float]:
+        std = {name: float(t.std()) if t.numel() > 1 else 0.0 for name, t in self.init_params(0).items()}
+        fallback = max(std.values())
+        out = {}
+        for name, s in std.items():
+            weight = name.rsplit(".", 1)[0] + ".weight" if "." in name else "weight"
+            out[name] = scale * (s if s > 0 else std.get(weight, 0.0) or fallback)
+        return out
+
+    def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        def one_walker(walker_params):
+            state = {**walker_params, **self.buffers}
+            train = torch.func.functional_call(self.module, state, (self.train_inputs,))
+            test = torch.func.functional_call(self.module, state, (self.test_inputs,))
+            return self.loss(train, self.train_targets), self.metric(test, self.test_targets)
+
+        loss, metric = torch.func.vmap(one_walker)(params)
+        return loss.double().log(), self.y_scale * metric.double()

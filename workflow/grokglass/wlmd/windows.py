@@ -22,52 +22,28 @@ later), so the cost in walker-epochs is what this module measures.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from grokglass.errors import ExpectedError
 from grokglass.wlmd.grid import EntropyGrid
-from grokglass.wlmd.sampler import WalkerState, init_walkers, run_epochs
-from grokglass.wlmd.settings import GridSpec, SamplerSettings
+from grokglass.wlmd.sampler import WalkerState, constrain_walkers, init_walkers, run_epochs
+from grokglass.wlmd.settings import (
+    GridSpec,
+    SamplerSettings,
+    WindowSettings,
+    exchange_partner,
+    window_centre,
+    window_ranges,
+)
 
-
-@dataclass(frozen=True)
-class WindowSettings:
-    """n windows over the grid's x range, neighbours sharing `overlap` of a window's width."""
-
-    n: int = 4
-    overlap: float = 0.5
-    walkers_per_window: int = 2
-    exchange_every: int = 100  # epochs between exchange attempts
-    wall_bins: int = 10  # bins of wall on each side of a window's grid
-    # bins next to an inner wall left out of the stitch: there the deposits' Gaussians run
-    # into the wall and the map is distorted (None: 1.5 Gaussian widths)
-    trim_bins: int | None = None
-
-    def __post_init__(self):
-        if self.n < 1 or self.walkers_per_window < 1 or self.exchange_every < 1 or self.wall_bins < 1:
-            raise ValueError(f"windows need n, walkers_per_window, exchange_every, wall_bins >= 1: {self}")
-        if self.n > 1 and not 0.0 < self.overlap < 1.0:
-            raise ValueError(f"windows need an overlap in (0, 1) of their width, got {self.overlap}")
-
-
-def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, int]]:
-    """Each window's [first, last) bin on the grid's x axis; neighbours overlap by >= 2 bins."""
-    n_bins = grid.shape[0]
-    width = n_bins / (windows.n - (windows.n - 1) * windows.overlap)
-    step = width * (1.0 - windows.overlap)
-    ranges = []
-    for w in range(windows.n):
-        first = int(round(w * step))
-        last = n_bins if w == windows.n - 1 else int(round(w * step + width))
-        ranges.append((first, last))
-    for (_, last), (first, _) in zip(ranges, ranges[1:]):
-        if last - first < 2:
-            raise ValueError(f"windows {ranges} overlap by fewer than 2 bins: raise the overlap or lower n")
-    return ranges
+__all__ = ["WindowSettings", "exchange_partner", "window_ranges", "sample", "WindowedSampler", "stitch_maps"]
 
 
 def window_grid(grid: GridSpec, first: int, last: int, wall_bins: int) -> GridSpec:
@@ -78,8 +54,9 @@ def window_grid(grid: GridSpec, first: int, last: int, wall_bins: int) -> GridSp
         grid,
         lows=(lo - pad, *grid.lows[1:]),
         highs=(hi + pad, *grid.highs[1:]),
-        bias_start=hi,
-        bias_low=lo,
+        # the end windows keep the landscape's own walls
+        bias_start=min(hi, grid.bias_start),
+        bias_low=lo if grid.bias_low is None else max(lo, grid.bias_low),
     )
 
 
@@ -88,21 +65,60 @@ def exchange_acceptance(s_a_i: float, s_a_j: float, s_b_j: float, s_b_i: float) 
     return math.exp(min(0.0, s_a_i - s_a_j + s_b_j - s_b_i))
 
 
-def steer_into(system, state: WalkerState, target: float, tolerance: float, max_steps: int = 200) -> None:
-    """Move each walker's x to within `tolerance` of `target` by Newton steps on x alone,
-    d theta = -(x - target) grad x / |grad x|^2 (a walker must start inside its window: the
-    wall outside is far too steep to fall down). Raises if a walker does not get there."""
-    for _ in range(max_steps):
+class SteeringError(ExpectedError):
+    """Walkers that could not be brought into their window: a window out of the system's reach."""
+
+
+def steer_into(
+    system,
+    state: WalkerState,
+    target: float,
+    tolerance: float,
+    settings: SamplerSettings | None = None,
+    max_steps: int = 3000,
+) -> int:
+    """Move each walker's x to within `tolerance` of `target`; returns the steps taken.
+
+    A walker must start inside its window: the wall outside is far too steep to fall down.
+    Each step is a Newton step on x alone, d theta = -(x - target) grad x / |grad x|^2 with
+    |x - target| capped at 1, followed by the sampler's constraint (box clamp or shell
+    projection), so a network descends by projected gradient steps and stays where the
+    sampler may go (measured in docs/validation.md, section 9). Walkers already there stay.
+    """
+    for step in range(max_steps):
         params = state.params.detach().requires_grad_(True)
         x, _ = system.observables(state.layout.views(params))
         off = x.detach() - target
-        if bool((off.abs() <= tolerance).all()):
-            return
+        away = off.abs() > tolerance
+        if not bool(away.any()):
+            return step
         (grad,) = torch.autograd.grad(x.sum(), params)
         with torch.no_grad():
-            step = -(off.clamp(-1.0, 1.0))[:, None] * grad.double() / grad.double().pow(2).sum(1, keepdim=True)
-            state.params.add_(step.float())
-    raise RuntimeError(f"walkers could not be steered to x = {target:.3f} in {max_steps} steps")
+            grad = grad.double()
+            if settings is not None and settings.constraint == "shell":  # move along the shell
+                unit = state.params.double() / state.params.double().norm(dim=1, keepdim=True)
+                grad = grad - (grad * unit).sum(1, keepdim=True) * unit
+            size = grad.pow(2).sum(1, keepdim=True).clamp_min(1e-30)
+            move = torch.where(away, off.clamp(-1.0, 1.0), torch.zeros_like(off))
+            state.params.add_((-move[:, None] * grad / size).float())
+            if settings is not None:
+                constrain_walkers(system, state, settings)
+    worst = float(off.abs().max())
+    raise SteeringError(
+        f"walkers could not be steered to x = {target:.3f} (+- {tolerance:.3f}) in {max_steps} steps "
+        f"(still {worst:.3f} away): the window is out of reach of the system under its constraint; "
+        "narrow the grid's x range or use fewer windows"
+    )
+
+
+# fresh walkers of a window start within this share of its half-width from its centre
+STEER_TOLERANCE = 0.25
+
+
+def steer_into_window(system, state, grid: GridSpec, ranges, window: int, settings) -> tuple[float, int]:
+    """steer_into the centre of window `window`'s sampled part; returns (centre, steps)."""
+    centre, half_width = window_centre(grid, ranges, window)
+    return centre, steer_into(system, state, centre, STEER_TOLERANCE * half_width, settings)
 
 
 @dataclass
@@ -149,22 +165,32 @@ class WindowedSampler:
     """The windows' grids and walkers; advance(epochs) runs them with exchanges, result() stitches."""
 
     def __init__(self, system, grid: GridSpec, sampler: SamplerSettings, windows: WindowSettings, seed=0, device="cpu"):
-        if grid.ndim != 1:
-            raise ValueError("windows cut a 1-D grid in x (2-D windows are not built yet)")
         self.system, self.grid, self.windows = system, grid, windows
         self.sampler = dataclasses.replace(sampler, share="sum")
         self.ranges = window_ranges(grid, windows)
         self.grids, self.states = [], []
+        # seconds spent steering, in epochs, exchanging and stitching (the costs of windows)
+        self.seconds = {"steer": 0.0, "epochs": 0.0, "exchange": 0.0, "stitch": 0.0}
         for w, (first, last) in enumerate(self.ranges):
             ids = list(range(w * windows.walkers_per_window, (w + 1) * windows.walkers_per_window))
             state = init_walkers(system, ids, seed, self.sampler, device)
-            centre = grid.lows[0] + 0.5 * (first + last) * grid.bin_width
-            steer_into(system, state, centre, 0.25 * (last - first) * grid.bin_width)
+            with self._timed("steer"):
+                steer_into_window(system, state, grid, self.ranges, w, self.sampler)
             self.grids.append(EntropyGrid(window_grid(grid, first, last, windows.wall_bins), len(ids), device))
             self.states.append(state)
         self.exchanges = {f"{w}-{w + 1}": {"attempts": 0, "accepted": 0} for w in range(len(self.ranges) - 1)}
         self._random = np.random.default_rng(seed)
         self.epochs = 0
+
+    @contextlib.contextmanager
+    def _timed(self, what: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.states and self.states[0].device.type == "cuda":
+                torch.cuda.synchronize(self.states[0].device)
+            self.seconds[what] += time.perf_counter() - started
 
     @property
     def n_walkers(self) -> int:
@@ -175,18 +201,21 @@ class WindowedSampler:
         target = self.epochs + epochs
         while self.epochs < target:
             chunk = min(self.windows.exchange_every - self.epochs % self.windows.exchange_every, target - self.epochs)
-            for grid, state in zip(self.grids, self.states):
-                run_epochs(self.system, grid, state, self.sampler, chunk, map_walkers=state.n_walkers)
+            with self._timed("epochs"):
+                for grid, state in zip(self.grids, self.states):
+                    run_epochs(self.system, grid, state, self.sampler, chunk, map_walkers=state.n_walkers)
             self.epochs += chunk
             if self.epochs % self.windows.exchange_every == 0:
-                for w, key in enumerate(self.exchanges):
-                    pair = (self.grids[w], self.grids[w + 1], self.states[w], self.states[w + 1])
-                    _exchange(self.system, *pair, self.exchanges[key], self._random)
+                with self._timed("exchange"):
+                    for w, key in enumerate(self.exchanges):
+                        pair = (self.grids[w], self.grids[w + 1], self.states[w], self.states[w + 1])
+                        _exchange(self.system, *pair, self.exchanges[key], self._random)
 
-    def result(self) -> SampleResult:
-        windows = self.windows
-        trim = windows.trim_bins if windows.trim_bins is not None else int(round(1.5 * self.grid.gaussian_sigma_bins))
-        return _stitch(self.grid, self.ranges, self.grids, windows.wall_bins, trim, self.exchanges)
+    def result(self, warn=None) -> SampleResult:
+        """The stitched result; windows that never met raise ValueError, or with `warn` (a
+        callable) are reported through it and left out (stitch_maps)."""
+        with self._timed("stitch"):
+            return _stitch(self.grid, self.ranges, self.grids, self.windows, self.exchanges, warn)
 
 
 def _sample_windows(system, grid, sampler, epochs, windows, seed, device) -> SampleResult:
@@ -195,83 +224,140 @@ def _sample_windows(system, grid, sampler, epochs, windows, seed, device) -> Sam
     return windowed.result()
 
 
-def _current_x(system, state: WalkerState) -> torch.Tensor:
+def walker_coordinates(system, state: WalkerState, ndim: int) -> torch.Tensor:
+    """(k, ndim) float64 grid coordinates of the walkers: x, or (x, y) on a 2-D grid."""
     with torch.no_grad():
-        x, _ = system.observables(state.layout.views(state.params))
-    return x.double()
+        x, y = system.observables(state.layout.views(state.params))
+    return (torch.stack([x, y], dim=1) if ndim == 2 else x[:, None]).double()
 
 
-def _entropy_at(grid: EntropyGrid, x: torch.Tensor) -> float:
-    """The window's map S_est (bias included) at x, a (1,) tensor (1-D grids)."""
-    return float(grid.entropy[0][grid.bin_index(x[:, None])[0, 0]])
+def map_values(grid: EntropyGrid, coords: torch.Tensor) -> list[float]:
+    """The window's map S_est (bias included) at each walker's coordinates (k, ndim)."""
+    index = grid.bin_index(coords.to(grid.device))
+    return grid.entropy[0][tuple(index.T)].tolist()
 
 
-def _in_both_windows(grid_a: EntropyGrid, grid_b: EntropyGrid, x: torch.Tensor) -> list[int]:
+def _in_both_windows(grid_a: EntropyGrid, grid_b: EntropyGrid, coords: torch.Tensor) -> list[int]:
     """Walkers whose x lies inside both windows proper (between the walls of each): the overlap."""
     lo = max(grid_a.spec.bias_low, grid_b.spec.bias_low)
     hi = min(grid_a.spec.bias_start, grid_b.spec.bias_start)
-    return [k for k, value in enumerate(x.tolist()) if lo <= value <= hi]
+    return [k for k, value in enumerate(coords[:, 0].tolist()) if lo <= value <= hi]
+
+
+def exchange_decisions(
+    grid_a: EntropyGrid, grid_b: EntropyGrid, coords_a: torch.Tensor, coords_b: torch.Tensor, generator
+) -> tuple[int, list[tuple[int, int]]]:
+    """One round between neighbouring windows a and b: the walkers of each inside both windows
+    are paired at random and each pair swaps with exchange_acceptance. Returns (attempts, the
+    accepted (i in a, j in b) pairs); the same inputs and generator state give the same answer."""
+    inside_a = _in_both_windows(grid_a, grid_b, coords_a)
+    inside_b = _in_both_windows(grid_a, grid_b, coords_b)
+    generator.shuffle(inside_a)
+    generator.shuffle(inside_b)
+    pairs = list(zip(inside_a, inside_b))
+    if not pairs:
+        return 0, []
+    a_rows, b_rows = [i for i, _ in pairs], [j for _, j in pairs]
+    s_a_i, s_a_j = map_values(grid_a, coords_a[a_rows]), map_values(grid_a, coords_b[b_rows])
+    s_b_j, s_b_i = map_values(grid_b, coords_b[b_rows]), map_values(grid_b, coords_a[a_rows])
+    accepted = [
+        pair
+        for pair, values in zip(pairs, zip(s_a_i, s_a_j, s_b_j, s_b_i))
+        if generator.random() < exchange_acceptance(*values)
+    ]
+    return len(pairs), accepted
+
+
+def swap_rows(state_a: WalkerState, i: int, state_b: WalkerState, j: int) -> None:
+    """Exchange the configurations (parameters and velocities) of walker i of a and j of b."""
+    for buffer in ("params", "velocity"):
+        a, b = getattr(state_a, buffer), getattr(state_b, buffer)
+        row = a[i].clone()
+        a[i].copy_(b[j])
+        b[j].copy_(row)
 
 
 def _exchange(system, grid_a, grid_b, state_a, state_b, stats: dict, generator) -> None:
-    """One round: walkers of a and b inside both windows are paired at random and try to swap."""
-    x_a, x_b = _current_x(system, state_a), _current_x(system, state_b)
-    inside_a = _in_both_windows(grid_a, grid_b, x_a)
-    inside_b = _in_both_windows(grid_a, grid_b, x_b)
-    generator.shuffle(inside_a)
-    generator.shuffle(inside_b)
-    for i, j in zip(inside_a, inside_b):
-        xi, xj = x_a[i : i + 1], x_b[j : j + 1]
-        s_a_i, s_a_j = _entropy_at(grid_a, xi), _entropy_at(grid_a, xj)
-        s_b_j, s_b_i = _entropy_at(grid_b, xj), _entropy_at(grid_b, xi)
-        stats["attempts"] += 1
-        if generator.random() < exchange_acceptance(s_a_i, s_a_j, s_b_j, s_b_i):
-            stats["accepted"] += 1
-            for buffer in ("params", "velocity"):
-                a, b = getattr(state_a, buffer), getattr(state_b, buffer)
-                row = a[i].clone()
-                a[i].copy_(b[j])
-                b[j].copy_(row)
+    ndim = grid_a.spec.ndim
+    coords_a, coords_b = walker_coordinates(system, state_a, ndim), walker_coordinates(system, state_b, ndim)
+    attempts, accepted = exchange_decisions(grid_a, grid_b, coords_a, coords_b, generator)
+    stats["attempts"] += attempts
+    stats["accepted"] += len(accepted)
+    for i, j in accepted:
+        swap_rows(state_a, i, state_b, j)
 
 
-def stitch_maps(maps: list[np.ndarray], visits: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+def stitch_maps(maps: list[np.ndarray], visits: list[np.ndarray], warn=None) -> tuple[np.ndarray, list[float]]:
     """Windows' maps on the full grid (NaN outside each window) -> one map and the offsets.
 
     Window w + 1 is shifted by the histogram-weighted mean of (S_w - S_w+1) over the bins both
     visited (weights min(h_w, h_w+1)); the shifted maps are then averaged with weights h_w.
+    Two neighbours that share no visited bin cannot be stitched: a ValueError, or with `warn`
+    (a callable) a warning through it, and the map keeps only the windows stitched to the top
+    one (the landscape's own high end, where walkers go first); the others' offsets are NaN.
     """
-    offsets, shifted = [0.0], [maps[0]]
+    offsets, shifted, joined = [0.0], [maps[0]], [True]  # joined[w]: stitched to window w - 1
     for w in range(1, len(maps)):
         both = (visits[w - 1] > 0) & (visits[w] > 0)
         if not both.any():
-            raise ValueError(f"windows {w - 1} and {w} share no visited bin: they cannot be stitched")
+            message = f"windows {w - 1} and {w} share no visited bin: they cannot be stitched"
+            if warn is None:
+                raise ValueError(message)
+            warn(f"{message} yet, so the landscape leaves out windows 0..{w - 1} (more epochs or a wider overlap)")
+            offsets.append(0.0)
+            shifted.append(maps[w])
+            joined.append(False)
+            continue
         weight = np.minimum(visits[w - 1], visits[w])[both]
         offset = float(np.sum(weight * (shifted[w - 1][both] - maps[w][both])) / np.sum(weight))
         offsets.append(offset)
         shifted.append(maps[w] + offset)
-    weights = np.stack([np.where(v > 0, v, 0.0) for v in visits])
-    values = np.stack([np.where(v > 0, s, 0.0) for s, v in zip(shifted, visits)])
+        joined.append(True)
+    # a break restarts the offsets at 0, so the kept chain's offsets are relative to its first window
+    first_kept = max(w for w in range(len(maps)) if w == 0 or not joined[w])
+    offsets = [o if w >= first_kept else math.nan for w, o in enumerate(offsets)]
+    kept = range(first_kept, len(maps))
+    weights = np.stack([np.where(visits[w] > 0, visits[w], 0.0) for w in kept])
+    values = np.stack([np.where(visits[w] > 0, shifted[w], 0.0) for w in kept])
     total = weights.sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         stitched = np.where(total > 0, (weights * values).sum(0) / total, np.nan)
     return stitched, offsets
 
 
-def _stitch(grid: GridSpec, ranges, grids: list[EntropyGrid], wall_bins: int, trim: int, exchanges) -> SampleResult:
-    shape = grid.shape
-    maps, visits = [], []
-    for (first, last), window in zip(ranges, grids):
+def trim_bins_of(grid: GridSpec, windows: WindowSettings) -> int:
+    return windows.trim_bins if windows.trim_bins is not None else int(round(1.5 * grid.gaussian_sigma_bins))
+
+
+def embed_windows(
+    shape: tuple[int, ...], ranges, window_maps, window_visits, wall_bins: int, trim: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Each window's map and visits (arrays on its own grid, walls included) placed on the full
+    grid: (maps, NaN outside the window; visits; visits trusted for stitching, i.e. without the
+    `trim` bins next to an inner wall, where the deposits' Gaussians run into the wall)."""
+    maps, visits, trusted = [], [], []
+    for (first, last), window_map, window_visit in zip(ranges, window_maps, window_visits):
         inner = slice(wall_bins, wall_bins + (last - first))
-        full_map = np.full(shape, np.nan)
-        full_visits = np.zeros(shape)
-        full_map[first:last] = window.learned()[0].cpu().numpy()[inner]
-        full_visits[first:last] = window.histogram.sum(0).cpu().numpy()[inner]
-        # trust a window only away from its inner walls (the grid's own ends have no neighbour)
-        keep_from = first + (trim if first > 0 else 0)
-        keep_to = last - (trim if last < shape[0] else 0)
-        full_visits[first:keep_from] = 0.0
-        full_visits[keep_to:last] = 0.0
+        full_map, full_visits = np.full(shape, np.nan), np.zeros(shape)
+        full_map[first:last] = np.asarray(window_map)[inner]
+        full_visits[first:last] = np.asarray(window_visit)[inner]
+        kept = full_visits.copy()
+        kept[first : first + (trim if first > 0 else 0)] = 0.0  # the grid's own ends have no neighbour
+        kept[last - (trim if last < shape[0] else 0) : last] = 0.0
         maps.append(full_map)
         visits.append(full_visits)
-    entropy, offsets = stitch_maps(maps, visits)
-    return SampleResult(entropy, np.sum(visits, axis=0), offsets, exchanges, ranges)
+        trusted.append(kept)
+    return maps, visits, trusted
+
+
+def _stitch(grid: GridSpec, ranges, grids: list[EntropyGrid], windows: WindowSettings, exchanges, warn=None):
+    maps, visits, trusted = embed_windows(
+        grid.shape,
+        ranges,
+        [window.learned()[0].cpu().numpy() for window in grids],
+        [window.histogram.sum(0).cpu().numpy() for window in grids],
+        windows.wall_bins,
+        trim_bins_of(grid, windows),
+    )
+    entropy, offsets = stitch_maps(maps, trusted, warn)
+    return SampleResult(entropy, np.sum(trusted, axis=0), offsets, exchanges, ranges)
