@@ -372,6 +372,29 @@ def test_summary_known_answers(tmp_path):
     assert never_row.n_columns == 20  # every column the trajectory visits
     assert never_row.continuity_pairs == 19
 
+    # the verdicts: both walkers share one map here, so the advantage has no spread
+    assert np.isnan(plain_row.advantage_spread) and plain_row.advantage_verdict == "advantage (no spread)"
+    assert plain_row.path_barrier_depth == 0.0 and plain_row.barrier_verdict == "none"
+    assert plain_row.continuity_verdict == "continuous"
+    assert dip_row.barrier_verdict == "barrier"  # 2.0 deep against 2 x 0.05 of noise
+    assert dip_row.path_barrier_depth == 0.0  # the AdamW path (bin 2) passes beside the dip
+    assert jump_row.continuity_verdict == "jump"  # 0.6 > JUMP_LIMIT
+
+
+def test_advantage_spread_is_the_standard_error_over_distinct_walker_maps():
+    from grokglass.figures.landscape_summary import advantage_spread, path_barrier_depth
+
+    entropy = np.zeros((3, 20))
+    first, second = np.zeros((3, 20)), np.zeros((3, 20))
+    first[:, 10], second[:, 12] = 1.0, 1.0  # y* = YC[10] = 0.525 and YC[12] = 0.625
+    adamw, columns = np.full(3, 0.1), np.arange(3)
+    spread = advantage_spread(np.stack([first, second, second]), entropy, YC, columns, adamw)
+    assert spread == pytest.approx(np.std([0.425, 0.525], ddof=1) / np.sqrt(2))
+    assert np.isnan(advantage_spread(np.stack([first, first]), entropy, YC, columns, adamw))
+    path = np.zeros((3, 20))
+    path[:, 2] = [3.0, 1.0, 2.0]  # along the AdamW bin (0.1 -> bin 2) S dips by 1 in the middle
+    assert path_barrier_depth(path, Y_EDGES, columns, adamw) == pytest.approx(1.0)
+
 
 def test_package_exports_functions():
     import grokglass.figures as figures

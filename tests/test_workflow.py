@@ -137,7 +137,7 @@ def test_config_errors_stop_the_run_with_one_clear_line(tmp_path, override, mess
 def finished_quick_run(tmp_path_factory):
     """A fresh copy of the repository after `snakemake --profile profiles/local all`."""
     work = copy_repo(tmp_path_factory.mktemp("quick"))
-    result = snakemake("--profile", "profiles/local", "all", cwd=work, timeout=1500)
+    result = snakemake("--profile", "profiles/local", "all", cwd=work, timeout=2400)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     return work
 

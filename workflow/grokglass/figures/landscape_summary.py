@@ -36,12 +36,26 @@ One CSV row per landscape, columns:
 - noise_mean_abs_dS: the last finite convergence/mean_abs_dS of the landscape
   (segment-to-segment noise scale to compare barrier depths with; NaN if absent).
 - epochs_per_walker, walkers: from the landscape's attributes (NaN if absent).
+- advantage_spread: the standard error of advantage_mean over the landscape's distinct
+  walker maps (walker_entropy, on the landscape's visited bins): each map's own y*(x)
+  gives its own mean advantage over the same columns; NaN with fewer than 2 distinct maps
+  (walkers sharing one map: share sum, or one window).
+- path_barrier_depth: the barrier test along the AdamW path: S at (x, A(x)) over the
+  region columns in order of x, as barrier_depth does along one column (NaN: < 3 columns).
+- advantage_verdict: "advantage" when advantage_mean > 2 advantage_spread (or > 0 when no
+  spread is known: "advantage (no spread)"), "none" when not, "unknown" without columns.
+- barrier_verdict: "none" when both barrier depths are within 2 noise levels
+  (noise_mean_abs_dS), "barrier" when either is deeper, "unknown" without a noise level or
+  columns. (A gap column may still hide a barrier: see barrier_gap_columns.)
+- continuity_verdict: "continuous" when continuity_max_jump <= JUMP_LIMIT accuracy, "jump"
+  when larger, "unknown" without pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -81,7 +95,14 @@ SUMMARY_COLUMNS = (
     "noise_mean_abs_dS",
     "epochs_per_walker",
     "walkers",
+    "advantage_spread",
+    "path_barrier_depth",
+    "advantage_verdict",
+    "barrier_verdict",
+    "continuity_verdict",
 )
+NOISE_LEVELS = 2.0  # a barrier or an advantage counts when it exceeds this many noise levels
+JUMP_LIMIT = 0.25  # accuracy: a larger step of y*(x) between neighbouring columns is a jump
 
 
 def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> tuple[float, float]:
@@ -107,8 +128,62 @@ def barrier_depth(column: np.ndarray, j_a: int, j_b: int) -> tuple[float, bool]:
     return float(max(0.0, reference - values[1:-1].min())), has_gap
 
 
-def summarise(landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> dict:
-    """The derived quantities (see the module docstring) of one landscape and AdamW run."""
+def advantage_spread(walker_maps, entropy: np.ndarray, y_centres, columns, adamw) -> float:
+    """Standard error of the mean advantage over the distinct walker maps (module docstring)."""
+    if walker_maps is None or not len(columns):
+        return float("nan")
+    visited = np.isfinite(entropy)
+    distinct = [
+        m for k, m in enumerate(walker_maps) if not any(np.array_equal(m, o, equal_nan=True) for o in walker_maps[:k])
+    ]
+    means = []
+    for walker_map in distinct:
+        ystar = max_entropy_curve(np.where(visited, walker_map, np.nan), y_centres, ACCURACY_WINDOW)
+        delta = ystar[columns] - adamw[columns]
+        if np.isfinite(delta).any():
+            means.append(float(np.nanmean(delta)))
+    if len(means) < 2:
+        return float("nan")
+    return float(np.std(means, ddof=1) / np.sqrt(len(means)))
+
+
+def path_barrier_depth(entropy: np.ndarray, y_edges, columns, adamw) -> float:
+    """barrier_depth along S(x, A(x)) over the region columns (module docstring)."""
+    if len(columns) < 3:
+        return float("nan")
+    n_y = entropy.shape[1]
+    bins = np.clip(np.searchsorted(y_edges, adamw[columns], side="right") - 1, 0, n_y - 1)
+    depth, _ = barrier_depth(entropy[columns, bins], 0, len(columns) - 1)
+    return depth
+
+
+def verdicts(row: dict) -> dict:
+    """The three claims' verdicts from a summary row (module docstring)."""
+    noise, spread = row["noise_mean_abs_dS"], row["advantage_spread"]
+    if row["n_columns"] == 0:
+        advantage = barrier = "unknown"
+    else:
+        if np.isfinite(spread):
+            advantage = "advantage" if row["advantage_mean"] > NOISE_LEVELS * spread else "none"
+        else:
+            advantage = "advantage (no spread)" if row["advantage_mean"] > 0 else "none"
+        depths = [d for d in (row["barrier_max_depth"], row["path_barrier_depth"]) if np.isfinite(d)]
+        if not np.isfinite(noise) or not depths:
+            barrier = "unknown"
+        else:
+            barrier = "barrier" if max(depths) > NOISE_LEVELS * noise else "none"
+    if row["continuity_pairs"] == 0:
+        continuity = "unknown"
+    else:
+        continuity = "continuous" if row["continuity_max_jump"] <= JUMP_LIMIT else "jump"
+    return {"advantage_verdict": advantage, "barrier_verdict": barrier, "continuity_verdict": continuity}
+
+
+def summarise(
+    landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC, walker_maps=None
+) -> dict:
+    """The derived quantities (see the module docstring) of one landscape and AdamW run;
+    walker_maps: its (K, n_x, n_y) walker_entropy, for advantage_spread (None: NaN)."""
     xe, ye, entropy = landscape.x_edges, landscape.y_edges, landscape.entropy
     xc, yc = landscape.x_centres, landscape.y_centres
     n_x = len(xc)
@@ -175,6 +250,9 @@ def summarise(landscape: Landscape, metrics: pd.DataFrame, threshold: float = ME
     noise = np.asarray(landscape.convergence.get("mean_abs_dS", []), dtype=np.float64).ravel()
     noise = noise[np.isfinite(noise)]
     out["noise_mean_abs_dS"] = float(noise[-1]) if len(noise) else nan
+    out["advantage_spread"] = advantage_spread(walker_maps, entropy, yc, idx, adamw)
+    out["path_barrier_depth"] = path_barrier_depth(entropy, ye, idx, adamw)
+    out.update(verdicts(out))
     for key in ("epochs_per_walker", "walkers"):
         value = landscape.attrs.get(key, nan)
         try:
@@ -193,8 +271,13 @@ def landscape_summary(
     for lpath, mpath, name in zip(landscape_paths, metrics_paths, names):
         metrics = load_metrics(mpath, ("step", "ln_train_loss", "test_acc_smooth", "train_acc"))
         row = {"name": name, "landscape": str(lpath), "metrics": str(mpath)}
-        row.update(summarise(load_landscape(lpath), metrics))
+        row.update(summarise(load_landscape(lpath), metrics, walker_maps=_walker_maps(lpath)))
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     write_csv(table, out_csv)
     return table
+
+
+def _walker_maps(path: PathLike) -> np.ndarray | None:
+    with h5py.File(path, "r") as h5:
+        return h5["walker_entropy"][()] if "walker_entropy" in h5 else None
