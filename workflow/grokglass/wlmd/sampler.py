@@ -222,15 +222,21 @@ def init_walkers(
     return state
 
 
-def constrain_walkers(system, state: WalkerState, settings: SamplerSettings) -> None:
+def constrain_walkers(system, state: WalkerState, settings: SamplerSettings, bound: torch.Tensor | None = None) -> None:
     """Move every walker onto the sampler's constraint, in place: clamped into the box
-    (bounds) or projected onto the shell |theta| = shell_norm (shell); "none" leaves them."""
+    (bounds) or projected onto the shell |theta| = shell_norm (shell); "none" leaves them.
+    `bound`: the per-element box (box_bound), for a caller that constrains many times."""
     if settings.constraint == "bounds":
-        bound = state.layout.per_element(system.bounds(settings.bound_scale), state.device)
+        bound = box_bound(system, state, settings) if bound is None else bound
         torch.minimum(state.params, bound, out=state.params)
         torch.maximum(state.params, -bound, out=state.params)
     elif settings.constraint == "shell":
         _project_onto_shell(state.params, state.velocity, settings.shell_norm)
+
+
+def box_bound(system, state: WalkerState, settings: SamplerSettings) -> torch.Tensor:
+    """The box |theta| <= b of the "bounds" constraint, per element of a walker's row."""
+    return state.layout.per_element(system.bounds(settings.bound_scale), state.device)
 
 
 # ----- constraints -----------------------------------------------------------------------

@@ -356,6 +356,7 @@ class ModuleSystem:
         self.metric = metric or (lambda outputs, targets: torch.sigmoid(slope * margins(outputs, targets)).mean())
         self.y_scale = float(y_scale)
         self._init = init
+        self._std = None
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return dict(self.shapes)
@@ -374,13 +375,16 @@ class ModuleSystem:
         return {name: p.detach().float().clone() for name, p in fresh.named_parameters()}
 
     def bounds(self, scale: float) -> dict[str, float]:
-        std = {name: float(t.std()) if t.numel() > 1 else 0.0 for name, t in self.init_params(0).items()}
-        fallback = max(std.values())
-        out = {}
-        for name, s in std.items():
-            weight = name.rsplit(".", 1)[0] + ".weight" if "." in name else "weight"
-            out[name] = scale * (s if s > 0 else std.get(weight, 0.0) or fallback)
-        return out
+        return {name: scale * std for name, std in self._init_std().items()}
+
+    def _init_std(self) -> dict[str, float]:
+        """Each tensor's init std (a constant tensor takes its layer's weight's), computed once."""
+        if self._std is None:
+            std = {name: float(t.std()) if t.numel() > 1 else 0.0 for name, t in self.init_params(0).items()}
+            fallback = max(std.values())
+            weight_of = {name: name.rsplit(".", 1)[0] + ".weight" if "." in name else "weight" for name in std}
+            self._std = {name: s if s > 0 else std.get(weight_of[name], 0.0) or fallback for name, s in std.items()}
+        return self._std
 
     def observables(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         def one_walker(walker_params):

@@ -17,7 +17,8 @@ the bins both visited in their overlap, and averaged where they overlap (weights
 
 Each window only fills its own part of the entropy's depth, so the work per window falls
 with the number of windows; the windows run one after another here (a batched form is for
-later), so the cost in walker-epochs is what this module measures.
+later), so the cost in walker-epochs is what this module measures. In the pipeline each
+window is a job of its own (wlmd.segment), exchanging at segment starts.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 
 from grokglass.errors import ExpectedError
 from grokglass.wlmd.grid import EntropyGrid
-from grokglass.wlmd.sampler import WalkerState, constrain_walkers, init_walkers, run_epochs
+from grokglass.wlmd.sampler import WalkerState, box_bound, constrain_walkers, init_walkers, run_epochs
 from grokglass.wlmd.settings import (
     GridSpec,
     SamplerSettings,
@@ -83,8 +84,10 @@ def steer_into(
     Each step is a Newton step on x alone, d theta = -(x - target) grad x / |grad x|^2 with
     |x - target| capped at 1, followed by the sampler's constraint (box clamp or shell
     projection), so a network descends by projected gradient steps and stays where the
-    sampler may go (measured in docs/validation.md, section 9). Walkers already there stay.
+    sampler may go (measured in docs/validation.md, section 10). Walkers already there stay.
     """
+    # the box is computed once, not at each of up to max_steps steps
+    bound = box_bound(system, state, settings) if settings is not None and settings.constraint == "bounds" else None
     for step in range(max_steps):
         params = state.params.detach().requires_grad_(True)
         x, _ = system.observables(state.layout.views(params))
@@ -102,7 +105,7 @@ def steer_into(
             move = torch.where(away, off.clamp(-1.0, 1.0), torch.zeros_like(off))
             state.params.add_((-move[:, None] * grad / size).float())
             if settings is not None:
-                constrain_walkers(system, state, settings)
+                constrain_walkers(system, state, settings, bound)
     worst = float(off.abs().max())
     raise SteeringError(
         f"walkers could not be steered to x = {target:.3f} (+- {tolerance:.3f}) in {max_steps} steps "
@@ -127,7 +130,7 @@ class SampleResult:
 
     entropy: np.ndarray
     histogram: np.ndarray
-    offsets: list[float]  # the stitching constant of each window (0 for the first)
+    offsets: list[float]  # each window's stitching constant (0 for the lowest stitched, NaN: left out)
     exchanges: dict  # attempts and acceptances per neighbouring pair
     window_bins: list[tuple[int, int]]
 
@@ -191,10 +194,6 @@ class WindowedSampler:
             if self.states and self.states[0].device.type == "cuda":
                 torch.cuda.synchronize(self.states[0].device)
             self.seconds[what] += time.perf_counter() - started
-
-    @property
-    def n_walkers(self) -> int:
-        return sum(state.n_walkers for state in self.states)
 
     def advance(self, epochs: int) -> None:
         """`epochs` more epochs for every walker, exchanges every windows.exchange_every."""
