@@ -379,6 +379,21 @@ def test_summary_known_answers(tmp_path):
     assert dip_row.barrier_verdict == "barrier"  # 2.0 deep against 2 x 0.05 of noise
     assert dip_row.path_barrier_depth == 0.0  # the AdamW path (bin 2) passes beside the dip
     assert jump_row.continuity_verdict == "jump"  # 0.6 > JUMP_LIMIT
+    # spec 5.11 on the last merge: y* moved 1 bin, mean |dS| 0.05 of a 30-nat range
+    assert plain_row.maxent_shift_bins == 1.0 and plain_row.relative_abs_dS == pytest.approx(0.05 / 30)
+    assert plain_row.converged == "yes"
+
+
+@pytest.mark.parametrize(
+    "shift,dS,span,verdict",
+    [(1.0, 0.29, 30.0, "yes"), (1.5, 0.05, 30.0, "no"), (0.0, 0.3, 30.0, "no"), (np.nan, 0.05, 30.0, "unknown")],
+)
+def test_convergence_verdict_is_spec_5_11(shift, dS, span, verdict):
+    from grokglass.figures.landscape_summary import convergence_verdict
+
+    row = convergence_verdict({"maxent_shift_bins": [9.0, shift], "mean_abs_dS": [3.0, dS], "visited_entropy_range": [20.0, span]})
+    assert row["converged"] == verdict
+    assert convergence_verdict({})["converged"] == "unknown"  # a landscape of one merge
 
 
 def test_advantage_spread_is_the_standard_error_over_distinct_walker_maps():

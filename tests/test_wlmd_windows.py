@@ -35,8 +35,13 @@ def test_windows_cover_the_grid_and_overlap():
     )
     with pytest.raises(ValueError, match="overlap in"):
         WindowSettings(n=3, overlap=0.0)
-    with pytest.raises(ValueError, match="fewer than 2 bins"):
+    with pytest.raises(ValueError, match="a stitch needs"):
         window_ranges(GridSpec(lows=(0.0,), highs=(0.1,), bin_width=0.02), WindowSettings(n=4, overlap=0.1))
+    # 3 shared bins, but each window drops 2 beside its inner wall (1.5 sigma): too few left to stitch on
+    coarse = GridSpec(lows=(-3.6, -0.6), highs=(2.0, 10.6), bin_width=0.2, gaussian_sigma_bins=1.5)
+    with pytest.raises(ValueError, match="overlap by 3 bins, fewer than the 6 a stitch needs"):
+        window_ranges(coarse, WindowSettings(n=4, overlap=0.5))
+    assert len(window_ranges(coarse, WindowSettings(n=4, overlap=0.5, trim_bins=0))) == 4
 
 
 def test_stitching_recovers_known_offsets_exactly():

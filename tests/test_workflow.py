@@ -249,8 +249,8 @@ def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_qu
 
 @pytest.mark.e2e
 def test_more_epochs_for_one_landscape_add_segments_to_it_and_redo_nothing(finished_quick_run):
-    def longer_cubic(raw):  # 2,000 -> 3,000 epochs per walker: a third segment of 1,000
-        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 3000
+    def longer_cubic(raw):  # 1,000 -> 1,500 epochs per walker: a third segment of 500 (both windows)
+        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 1500
 
     jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
     landscape = "landscape=grok_cubic"

@@ -94,6 +94,16 @@ def _check_run(args) -> int:
         f"{len(experiment.landscapes)} landscapes, {len(experiment.figures)} figures, "
         f"tasks {', '.join(experiment.datasets)}"
     )
+    total = 0
+    for landscape in experiment.landscapes.values():
+        epochs = landscape.segments * landscape.epochs_per_segment
+        total += landscape.walkers * epochs
+        windows = f", {landscape.windows.n} windows" if landscape.windows else ""
+        _log(
+            f"  landscape {landscape.name}: {landscape.walkers} walkers x {epochs:,} epochs = "
+            f"{landscape.walkers * epochs:,} walker-epochs ({landscape.segments} segments{windows})"
+        )
+    _log(f"  WLMD in all: {total:,} walker-epochs")
     return 0
 
 

@@ -96,23 +96,28 @@ def transformer_logits(params: dict[str, torch.Tensor], tokens: torch.Tensor, n_
     W_E, W_pos = params["W_E"], params["W_pos"]
     d_model = W_E.shape[-2]
     d_head = d_model // n_heads
+    batch = W_E.shape[:-2]
     # residual stream before attention, per (position, token): (*b, 3, V, d)
     embed_table = W_E.transpose(-1, -2).unsqueeze(-3) + W_pos.unsqueeze(-2)
-    key_table = torch.einsum("...hed,...tvd->...tvhe", params["W_K"], embed_table)
-    value_table = torch.einsum("...hed,...tvd->...tvhe", params["W_V"], embed_table)
-    query_table = torch.einsum("...hed,...vd->...vhe", params["W_Q"], embed_table[..., -1, :, :])
+    # keys and values of every (position, token) in one matmul: (*b, 3, V, 2, H, e). Heads
+    # are tiny (e = d/H), so plain matmuls and broadcast products beat einsum's batched bmm.
+    # (the positions are folded into rows: a broadcast matmul would run as one mm for a lone
+    # walker but as a bmm for several, and round differently; spec 5.10 wants them bit-equal)
+    w_kv = torch.cat([params["W_K"], params["W_V"]], dim=-3).reshape(*batch, 2 * d_model, d_model)
+    rows = embed_table.flatten(-3, -2) @ w_kv.transpose(-1, -2)  # (*b, 3 V, 2 d)
+    key_value = rows.unflatten(-2, (N_CTX, -1)).unflatten(-1, (2, n_heads, d_head))
+    w_q = params["W_Q"].reshape(*batch, d_model, d_model)
+    query_table = (embed_table[..., -1, :, :] @ w_q.transpose(-1, -2)).unflatten(-1, (n_heads, d_head))
 
-    def per_position(table: torch.Tensor, t: int) -> torch.Tensor:  # -> (*b, n, H, e)
-        return table[..., t, :, :, :].index_select(-3, tokens[:, t])
-
-    keys = torch.stack([per_position(key_table, t) for t in range(N_CTX)], dim=-3)
-    values = torch.stack([per_position(value_table, t) for t in range(N_CTX)], dim=-3)
+    # (*b, n, 3, 2, H, e): each example's keys and values at its 3 positions
+    gathered = torch.stack([key_value[..., t, :, :, :, :].index_select(-4, tokens[:, t]) for t in range(N_CTX)], dim=-4)
+    keys, values = gathered.unbind(-3)  # (*b, n, 3, H, e) each; unbind: no zero-filled gradient
     last = tokens[:, -1]
     query = query_table.index_select(-3, last)  # (*b, n, H, e)
     # the last position attends to all positions, so the causal mask removes nothing here
-    scores = torch.einsum("...nhe,...nthe->...nht", query, keys) / math.sqrt(d_head)
-    weights = scores.softmax(dim=-1)
-    mixed = torch.einsum("...nht,...nthe->...nhe", weights, values).flatten(-2)
+    scores = (query.unsqueeze(-3) * keys).sum(-1) / math.sqrt(d_head)  # (*b, n, 3, H)
+    weights = scores.softmax(dim=-2)
+    mixed = (weights.unsqueeze(-1) * values).sum(-3).flatten(-2)  # (*b, n, H e)
     resid = embed_table[..., -1, :, :].index_select(-2, last)  # (*b, n, d)
     resid = resid + mixed @ params["W_O"].transpose(-1, -2)
     hidden = torch.relu(resid @ params["W_in"].transpose(-1, -2) + params["b_in"].unsqueeze(-2))

@@ -49,6 +49,12 @@ One CSV row per landscape, columns:
   columns. (A gap column may still hide a barrier: see barrier_gap_columns.)
 - continuity_verdict: "continuous" when continuity_max_jump <= JUMP_LIMIT accuracy, "jump"
   when larger, "unknown" without pairs.
+- maxent_shift_bins, relative_abs_dS: the last merge's convergence numbers (spec 5.11): the
+  median over columns of how far y*(x) moved, in bins, and mean_abs_dS over the visited
+  entropy range.
+- converged: the spec 5.11 criterion on them, "yes" when the max-entropy curve moved by at
+  most 1 bin (median) and relative_abs_dS < 1 %, "no" when not, "unknown" without a
+  second merge to compare. A verdict on a landscape that is not converged is provisional.
 """
 
 from __future__ import annotations
@@ -100,9 +106,14 @@ SUMMARY_COLUMNS = (
     "advantage_verdict",
     "barrier_verdict",
     "continuity_verdict",
+    "maxent_shift_bins",
+    "relative_abs_dS",
+    "converged",
 )
 NOISE_LEVELS = 2.0  # a barrier or an advantage counts when it exceeds this many noise levels
 JUMP_LIMIT = 0.25  # accuracy: a larger step of y*(x) between neighbouring columns is a jump
+MAXENT_SHIFT_LIMIT = 1.0  # spec 5.11: y*(x) may move by this many bins (median over columns) ...
+RELATIVE_DS_LIMIT = 0.01  # ... and mean |dS| may reach this share of the visited S range
 
 
 def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> tuple[float, float]:
@@ -179,6 +190,21 @@ def verdicts(row: dict) -> dict:
     return {"advantage_verdict": advantage, "barrier_verdict": barrier, "continuity_verdict": continuity}
 
 
+def convergence_verdict(convergence: dict) -> dict:
+    """The spec 5.11 test on the last merge's convergence row (module docstring)."""
+    def last(key: str) -> float:
+        values = np.asarray(convergence.get(key, []), dtype=np.float64).ravel()
+        return float(values[-1]) if len(values) else float("nan")
+
+    shift, dS, span = last("maxent_shift_bins"), last("mean_abs_dS"), last("visited_entropy_range")
+    relative = dS / span if np.isfinite(dS) and np.isfinite(span) and span > 0 else float("nan")
+    if not (np.isfinite(shift) and np.isfinite(relative)):
+        verdict = "unknown"
+    else:
+        verdict = "yes" if shift <= MAXENT_SHIFT_LIMIT and relative < RELATIVE_DS_LIMIT else "no"
+    return {"maxent_shift_bins": shift, "relative_abs_dS": relative, "converged": verdict}
+
+
 def summarise(
     landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC, walker_maps=None
 ) -> dict:
@@ -250,6 +276,7 @@ def summarise(
     noise = np.asarray(landscape.convergence.get("mean_abs_dS", []), dtype=np.float64).ravel()
     noise = noise[np.isfinite(noise)]
     out["noise_mean_abs_dS"] = float(noise[-1]) if len(noise) else nan
+    out.update(convergence_verdict(landscape.convergence))
     out["advantage_spread"] = advantage_spread(walker_maps, entropy, yc, idx, adamw)
     out["path_barrier_depth"] = path_barrier_depth(entropy, ye, idx, adamw)
     out.update(verdicts(out))

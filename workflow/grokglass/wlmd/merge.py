@@ -61,8 +61,8 @@ from grokglass.errors import InputError, one_line
 from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec
 from grokglass.wlmd.segment import add_spec_arguments, load_spec
-from grokglass.wlmd.settings import CONVERGENCE_COLUMNS
-from grokglass.wlmd.windows import embed_windows, stitch_maps, trim_bins_of
+from grokglass.wlmd.settings import CONVERGENCE_COLUMNS, window_trim_bins
+from grokglass.wlmd.windows import embed_windows, stitch_maps
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
 
@@ -401,7 +401,7 @@ def stitch_windows(spec: LandscapeSpec, groups: list[dict], previous: dict | Non
     maps = [g["learned_entropy"][0] for g in ordered]
     this_segment = [g["histogram"].sum(axis=0) for g in ordered]
     cumulative = [h + (previous["window_histograms"][w] if previous else 0.0) for w, h in enumerate(this_segment)]
-    trim = trim_bins_of(grid, windows)
+    trim = window_trim_bins(grid, windows)
     for w, (first, last) in enumerate(ranges):
         if not this_segment[w].any():
             log(f"wlmd merge {spec.name}: warning: window {w} (x bins {first}..{last - 1}) had no visits this segment")

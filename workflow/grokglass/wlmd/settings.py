@@ -223,11 +223,13 @@ def sampled_bins(grid: GridSpec) -> tuple[int, int]:
 
 
 def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, int]]:
-    """Each window's [first, last) bin on the grid's x axis; neighbours overlap by >= 2 bins.
+    """Each window's [first, last) bin on the grid's x axis.
 
     The windows cut the sampled range between the grid's walls (sampled_bins); the first
     window reaches down to the grid's low end and the last up to its high end, so that the
-    landscape's own walls stay in the end windows."""
+    landscape's own walls stay in the end windows. Neighbours must share at least 2 bins
+    beyond the `trim` bins each drops next to its inner walls for the stitch (windows.py), or
+    their maps could never be stitched."""
     start, end = sampled_bins(grid)
     width = (end - start) / (windows.n - (windows.n - 1) * windows.overlap)
     step = width * (1.0 - windows.overlap)
@@ -236,10 +238,22 @@ def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, in
         first = 0 if w == 0 else start + int(round(w * step))
         last = grid.shape[0] if w == windows.n - 1 else start + int(round(w * step + width))
         ranges.append((first, last))
+    trim = window_trim_bins(grid, windows)
+    needed = 2 * trim + 2
     for (_, last), (first, _) in zip(ranges, ranges[1:]):
-        if last - first < 2:
-            raise ValueError(f"windows {ranges} overlap by fewer than 2 bins: raise the overlap or lower n")
+        if last - first < needed:
+            raise ValueError(
+                f"windows {ranges} overlap by {last - first} bins, fewer than the {needed} a stitch needs "
+                f"(2 + the {trim} bins each window drops beside an inner wall): raise the overlap, lower n, "
+                "or use finer bins"
+            )
     return ranges
+
+
+def window_trim_bins(grid: GridSpec, windows: WindowSettings) -> int:
+    """Bins next to a window's inner wall left out of the stitch: there the deposits' Gaussians
+    run into the wall (default 1.5 sigma)."""
+    return windows.trim_bins if windows.trim_bins is not None else int(round(1.5 * grid.gaussian_sigma_bins))
 
 
 def window_centre(grid: GridSpec, ranges: list[tuple[int, int]], window: int) -> tuple[float, float]:

@@ -42,6 +42,7 @@ from grokglass.wlmd.settings import (
     exchange_partner,
     window_centre,
     window_ranges,
+    window_trim_bins,
 )
 
 __all__ = ["WindowSettings", "exchange_partner", "window_ranges", "sample", "WindowedSampler", "stitch_maps"]
@@ -82,9 +83,10 @@ def steer_into(
 
     A walker must start inside its window: the wall outside is far too steep to fall down.
     Each step is a Newton step on x alone, d theta = -(x - target) grad x / |grad x|^2 with
-    |x - target| capped at 1, followed by the sampler's constraint (box clamp or shell
-    projection), so a network descends by projected gradient steps and stays where the
-    sampler may go (measured in docs/validation.md, section 10). Walkers already there stay.
+    |x - target| capped at 1 and |d theta| at STEER_TRUST |theta| (a trust region), followed
+    by the sampler's constraint (box clamp or shell projection), so a network descends by
+    projected gradient steps and stays where the sampler may go (measured in
+    docs/validation.md, section 10). Walkers already there stay.
     """
     # the box is computed once, not at each of up to max_steps steps
     bound = box_bound(system, state, settings) if settings is not None and settings.constraint == "bounds" else None
@@ -103,7 +105,13 @@ def steer_into(
                 grad = grad - (grad * unit).sum(1, keepdim=True) * unit
             size = grad.pow(2).sum(1, keepdim=True).clamp_min(1e-30)
             move = torch.where(away, off.clamp(-1.0, 1.0), torch.zeros_like(off))
-            state.params.add_((-move[:, None] * grad / size).float())
+            step_vector = -move[:, None] * grad / size
+            # trust region: near a random init x is flat, the Newton step is many times |theta|
+            # and the walker bounces around its start (~800 steps measured, ~200 with the cap)
+            radius = STEER_TRUST * state.params.double().norm(dim=1, keepdim=True)
+            length = step_vector.norm(dim=1, keepdim=True)
+            scale = torch.where(radius > 0, (radius / length.clamp_min(1e-30)).clamp(max=1.0), torch.ones_like(length))
+            state.params.add_((step_vector * scale).float())
             if settings is not None:
                 constrain_walkers(system, state, settings, bound)
     worst = float(off.abs().max())
@@ -116,6 +124,8 @@ def steer_into(
 
 # fresh walkers of a window start within this share of its half-width from its centre
 STEER_TOLERANCE = 0.25
+# a steering step moves a walker by at most this share of its |theta| (validation.md section 10)
+STEER_TRUST = 0.05
 
 
 def steer_into_window(system, state, grid: GridSpec, ranges, window: int, settings) -> tuple[float, int]:
@@ -324,10 +334,6 @@ def stitch_maps(maps: list[np.ndarray], visits: list[np.ndarray], warn=None) -> 
     return stitched, offsets
 
 
-def trim_bins_of(grid: GridSpec, windows: WindowSettings) -> int:
-    return windows.trim_bins if windows.trim_bins is not None else int(round(1.5 * grid.gaussian_sigma_bins))
-
-
 def embed_windows(
     shape: tuple[int, ...], ranges, window_maps, window_visits, wall_bins: int, trim: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -356,7 +362,7 @@ def _stitch(grid: GridSpec, ranges, grids: list[EntropyGrid], windows: WindowSet
         [window.learned()[0].cpu().numpy() for window in grids],
         [window.histogram.sum(0).cpu().numpy() for window in grids],
         windows.wall_bins,
-        trim_bins_of(grid, windows),
+        window_trim_bins(grid, windows),
     )
     entropy, offsets = stitch_maps(maps, trusted, warn)
     return SampleResult(entropy, np.sum(trusted, axis=0), offsets, exchanges, ranges)
