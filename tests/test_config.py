@@ -127,7 +127,18 @@ def test_building_the_experiment_imports_neither_torch_nor_h5py():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["142", "36"]
+    assert out.stdout.split() == ["142", "24"]
+
+
+def test_figure_merge_and_landscape_jobs_start_without_torch():
+    """~2.5 s of torch import per job, 40-odd such jobs in the quick run (docs/performance.md)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "workflow"), os.environ.get("PYTHONPATH", "")]),
+    }
+    code = "import sys, grokglass.figures, grokglass.wlmd.merge; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
 
 
 # ----- the Ising task kind (spec 10) ---------------------------------------------------------
@@ -253,16 +264,21 @@ def test_command_line_values_are_applied_after_the_scale_overlay(raw):
 
 def test_windows_split_the_walkers_into_one_job_per_window(raw):
     quick = build({**copy.deepcopy(raw), "scale": "quick"})
-    spec = quick.landscapes["grok_add"]
-    assert spec.windows.n == 2 and spec.windows.walkers_per_window == spec.walkers_per_job == spec.walkers // 2
-    assert spec.sampler.share == "sum" and spec.groups == 2
-    assert spec.segment_inputs(1, 0)["partner_state"] == spec.state_path(0, 1)  # pair (0, 1) at segment 1
+    spec = quick.landscapes["grok_add"]  # windows_by_task: 4 windows of walkers_per_window = 1
+    assert spec.windows.n == 4 and spec.windows.walkers_per_window == spec.walkers_per_job == 1 and spec.walkers == 4
+    assert spec.sampler.share == "sum" and spec.groups == 4
+    assert spec.segment_inputs(1, 0)["partner_state"] == spec.state_path(0, 1)  # pairs (0, 1), (2, 3) at 1
     job = type(spec).from_dict(spec.segment_job_dict())  # a segment job's spec: any segment
-    assert "partner_state" not in job.segment_inputs(2, 0)  # with two windows, no pair at segment 2
-    assert job.segment_inputs(3, 1)["partner_state"] == spec.state_path(2, 0)
-    assert quick.landscapes["shell_w32"].windows is None and "windows" not in quick.landscapes["shell_w32"].to_dict()
+    assert "partner_state" not in job.segment_inputs(2, 0)  # (1, 2) at segment 2: window 0 rests
+    assert job.segment_inputs(2, 1)["partner_state"] == spec.state_path(1, 2)
+    assert job.segment_inputs(3, 3)["partner_state"] == spec.state_path(2, 2)
+    for other in ("grok_square", "shell_w32"):  # the other tasks and the shells have none
+        assert quick.landscapes[other].windows is None and "windows" not in quick.landscapes[other].to_dict()
     paper = build(raw)
     assert all(spec.windows is None for spec in paper.landscapes.values())  # the paper protocol stays
+    even = copy.deepcopy(raw)
+    even["wlmd"]["grokking"]["windows"] = {"n": 2}  # without walkers_per_window: the 8 walkers split
+    assert build(even).landscapes["grok_add"].windows.walkers_per_window == 4
 
 
 @pytest.mark.parametrize(
@@ -270,7 +286,7 @@ def test_windows_split_the_walkers_into_one_job_per_window(raw):
     [
         ({"n": 3}, "landscape 'grok_add': 8 walkers do not split evenly into 3 windows"),
         ({"n": 2, "overlap": 1.5}, "config error at wlmd.grokking.windows.overlap"),
-        ({"n": 8, "overlap": 0.001}, "overlap by fewer than 2 bins"),
+        ({"n": 8, "overlap": 0.001}, "overlap by 0 bins, fewer than the 46 a stitch needs"),
         ({"n": 2, "size": 3}, "config error at wlmd.grokking.windows"),
     ],
 )

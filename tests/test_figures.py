@@ -391,7 +391,9 @@ def test_summary_known_answers(tmp_path):
 def test_convergence_verdict_is_spec_5_11(shift, dS, span, verdict):
     from grokglass.figures.landscape_summary import convergence_verdict
 
-    row = convergence_verdict({"maxent_shift_bins": [9.0, shift], "mean_abs_dS": [3.0, dS], "visited_entropy_range": [20.0, span]})
+    row = convergence_verdict(
+        {"maxent_shift_bins": [9.0, shift], "mean_abs_dS": [3.0, dS], "visited_entropy_range": [20.0, span]}
+    )
     assert row["converged"] == verdict
     assert convergence_verdict({})["converged"] == "unknown"  # a landscape of one merge
 

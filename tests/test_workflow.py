@@ -167,11 +167,20 @@ def test_quick_scale_end_to_end(finished_quick_run):
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
             assert np.nanmin(entropy) == 0.0 and np.isnan(entropy).any()
             assert "torch_version" in h5.attrs
-            if landscape.startswith("grok_"):  # Fig 1 at the quick scale: two windows, stitched by the merges
-                assert {"entropy_0", "entropy_1", "histogram_0", "histogram_1"} <= set(h5["windows"])
+            if landscape == "grok_add":  # Fig 1a at the quick scale: four windows, stitched by the merges
+                assert {f"{kind}_{w}" for kind in ("entropy", "histogram") for w in range(4)} <= set(h5["windows"])
                 offsets = h5["windows"].attrs["offsets"]
-                assert len(offsets) == 2 and np.isfinite(offsets[1])  # the top window is always in
-                assert json.loads(h5.attrs["spec"])["windows"]["n"] == 2
+                assert len(offsets) == 4 and np.isfinite(offsets[3])  # the top window is always in
+                assert json.loads(h5.attrs["spec"])["windows"] == {
+                    "n": 4,
+                    "overlap": 0.6,
+                    "trim_bins": 1,
+                    "walkers_per_window": 1,
+                    "exchange_every": 500,
+                    "wall_bins": 10,
+                }
+            elif landscape.startswith("grok_"):  # windows_by_task gives the other tasks none
+                assert "windows" not in h5 and "windows" not in json.loads(h5.attrs["spec"])
         assert (figures / f"convergence_{landscape}.png").exists()
     report = snakemake("--profile", "profiles/local", "--report", "results/report.html", cwd=work)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -249,14 +258,13 @@ def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_qu
 
 @pytest.mark.e2e
 def test_more_epochs_for_one_landscape_add_segments_to_it_and_redo_nothing(finished_quick_run):
-    def longer_cubic(raw):  # 1,000 -> 1,500 epochs per walker: a third segment of 500 (both windows)
+    def longer_cubic(raw):  # 1,000 -> 1,500 epochs per walker: a third segment of 500 (one group)
         raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 1500
 
     jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
     landscape = "landscape=grok_cubic"
     assert jobs == {
         ("wlmd_segment", f"{landscape}, seg=2, group=0"),
-        ("wlmd_segment", f"{landscape}, seg=2, group=1"),
         ("wlmd_merge", f"{landscape}, seg=2"),
         ("wlmd_landscape", landscape),
         ("convergence", landscape),

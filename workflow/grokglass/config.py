@@ -226,7 +226,11 @@ def check_semantics(config: dict) -> None:
     references.update({f"sweeps.{s}.task": sweep["task"] for s, sweep in config["sweeps"].items()})
     references.update({f"baseline.lr_by_task.{t}": t for t in config["baseline"].get("lr_by_task", {})})
     references.update(
-        {f"wlmd.grokking.epochs_by_task.{t}": t for t in config["wlmd"]["grokking"].get("epochs_by_task", {})}
+        {
+            f"wlmd.grokking.{key}.{t}": t
+            for key in ("epochs_by_task", "windows_by_task")
+            for t in config["wlmd"]["grokking"].get(key, {})
+        }
     )
     references.update({f"kozyrev.tasks.{i}": t for i, t in enumerate(config.get("kozyrev", {}).get("tasks", []))})
     for key, task in references.items():

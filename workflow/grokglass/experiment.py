@@ -364,17 +364,17 @@ def _landscape(
     wlmd: dict, config: dict, name: str, task: str, constraint: str, epochs: int, model, windows: dict | None = None
 ) -> LandscapeSpec:
     sampler = {k: v for k, v in wlmd["sampler"].items() if k != "y_scale"}
-    walkers_per_job = wlmd["walkers_per_job"]
+    walkers, walkers_per_job = wlmd["walkers"], wlmd["walkers_per_job"]
     if windows:  # the walkers split evenly into windows, one job each, deposits summed
-        windows = _window_settings(name, windows, wlmd["walkers"], wlmd["epochs_per_segment"])
-        walkers_per_job = windows.walkers_per_window
+        windows = _window_settings(name, windows, walkers, wlmd["epochs_per_segment"])
+        walkers, walkers_per_job = windows.n * windows.walkers_per_window, windows.walkers_per_window
         sampler["share"] = "sum"
     return LandscapeSpec(
         name=name,
         task=task,
         fraction=wlmd["fraction"],
         model=model,
-        walkers=wlmd["walkers"],
+        walkers=walkers,
         walkers_per_job=walkers_per_job,
         segments=max(1, math.ceil(epochs / wlmd["epochs_per_segment"])),
         epochs_per_segment=wlmd["epochs_per_segment"],
@@ -388,14 +388,24 @@ def _landscape(
 
 
 def _window_settings(name: str, windows: dict, walkers: int, epochs_per_segment: int) -> WindowSettings:
-    """A `windows` config section as WindowSettings: walkers split evenly, exchanges at merges."""
-    n = windows["n"]
-    if walkers % n:
-        raise SpecError(f"landscape {name!r}: {walkers} walkers do not split evenly into {n} windows")
+    """A `windows` config section as WindowSettings: its walkers_per_window, or the walkers split
+    evenly; exchanges at merges."""
+    windows, n = dict(windows), windows["n"]
+    if "walkers_per_window" not in windows:
+        if walkers % n:
+            raise SpecError(f"landscape {name!r}: {walkers} walkers do not split evenly into {n} windows")
+        windows["walkers_per_window"] = walkers // n
     try:
-        return WindowSettings(**windows, walkers_per_window=walkers // n, exchange_every=epochs_per_segment)
+        return WindowSettings(**windows, exchange_every=epochs_per_segment)
     except ValueError as err:
         raise SpecError(f"landscape {name!r}: windows: {err}") from None
+
+
+def _task_windows(grok: dict, task: str, default: dict | None) -> dict | None:
+    """A grokking landscape's windows: windows_by_task[task] (null: none), else grokking.windows,
+    else wlmd.windows."""
+    by_task = grok.get("windows_by_task") or {}
+    return by_task[task] if task in by_task else grok.get("windows", default)
 
 
 def grokking_landscape_name(task: str) -> str:
@@ -418,7 +428,7 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
             "bounds",
             grok.get("epochs_by_task", {}).get(task, grok["epochs"]),
             transformer(config),
-            grok.get("windows", w.get("windows")),
+            _task_windows(grok, task, w.get("windows")),
         )
         for task in expression_tasks(config)
     ]

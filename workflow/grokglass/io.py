@@ -10,18 +10,22 @@ from __future__ import annotations
 import contextlib
 import datetime
 import glob
+import importlib.metadata
 import json
 import os
 import platform
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used: merges and figures start ~2.5 s sooner without it
+    import torch
 
 import grokglass
 from grokglass.errors import InputError, one_line
@@ -91,6 +95,8 @@ def read_attr_json(h5: h5py.File, key: str, path, what: str) -> Any:
 def load_torch_input(path: str | os.PathLike, what: str) -> Any:
     """torch.load with weights_only=True (a file can never run code); a missing, truncated or
     foreign file is an InputError naming it."""
+    import torch
+
     if not Path(path).is_file():
         raise InputError(f"{path}: {what} not found")
     try:
@@ -102,24 +108,36 @@ def load_torch_input(path: str | os.PathLike, what: str) -> Any:
 
 
 def provenance(device: str | torch.device | None = None, **extra: Any) -> dict[str, Any]:
-    """The facts that identify how a result was made."""
+    """The facts that identify how a result was made. A job that never imported torch (a merge, a
+    figure) records the installed torch's version, and no matmul precision: it did no matmuls."""
+    torch = sys.modules.get("torch")
     info = {
         "grokglass_version": grokglass.__version__,
-        "torch_version": torch.__version__,
+        "torch_version": torch.__version__ if torch is not None else _installed_version("torch"),
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "host": platform.node(),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": describe_device(device),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
+    if torch is not None:
+        info["float32_matmul_precision"] = torch.get_float32_matmul_precision()
     info.update(extra)
     return info
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def describe_device(device: str | torch.device | None) -> str:
     if device is None:
         return "cpu"
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
@@ -150,12 +168,16 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def pick_device(requested: str = "auto", log=print) -> torch.device:
     """Resolve 'auto'/'cuda'/'cpu'; fall back to CPU with a log line when CUDA is absent."""
+    import torch
+
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
         if requested == "cpu":
@@ -176,6 +198,8 @@ def apply_matmul_precision(precision: str, device: str | torch.device, log=print
 
     TF32 applies only on CUDA; on the CPU every job keeps exact fp32 matmuls.
     """
+    import torch
+
     if precision not in MATMUL_PRECISIONS:
         raise ValueError(f"matmul precision must be one of {', '.join(MATMUL_PRECISIONS)}, got {precision!r}")
     requested = str(device)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: Figure 4 reads splits without it
+    import torch
 
 from grokglass.expressions import MAX_EXPONENT, TaskError, Undefined, parse_expression
 from grokglass.io import atomic_path, provenance, set_attrs
@@ -81,6 +84,8 @@ class Task:
 
 def split_permutation(n: int, split_seed: int) -> np.ndarray:
     """The frozen random order of examples: torch.randperm with its own seeded generator."""
+    import torch
+
     generator = torch.Generator().manual_seed(int(split_seed))
     return torch.randperm(n, generator=generator).numpy()
 
@@ -139,6 +144,8 @@ class Split:
 
 def load_split(path: str | Path, fraction: float) -> Split:
     """The split at `fraction` of a dataset file: a prefix of its stored permutation."""
+    import torch
+
     with h5py.File(path, "r") as h5:
         inputs = torch.from_numpy(h5["inputs"][()])
         labels = torch.from_numpy(h5["labels"][()])
@@ -150,6 +157,8 @@ def load_split(path: str | Path, fraction: float) -> Split:
 
 def make_split(task: Task, fraction: float, split_seed: int) -> Split:
     """The same split as write_dataset/load_split, built in memory (tests, benchmarks)."""
+    import torch
+
     inputs, labels = (torch.from_numpy(a) for a in task.examples())
     train, test = split_indices(split_permutation(len(labels), split_seed), fraction)
     train, test = torch.from_numpy(train), torch.from_numpy(test)

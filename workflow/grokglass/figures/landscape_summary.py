@@ -192,6 +192,7 @@ def verdicts(row: dict) -> dict:
 
 def convergence_verdict(convergence: dict) -> dict:
     """The spec 5.11 test on the last merge's convergence row (module docstring)."""
+
     def last(key: str) -> float:
         values = np.asarray(convergence.get(key, []), dtype=np.float64).ravel()
         return float(values[-1]) if len(values) else float("nan")

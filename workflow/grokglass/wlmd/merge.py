@@ -60,9 +60,9 @@ import numpy as np
 from grokglass.errors import InputError, one_line
 from grokglass.io import atomic_path, open_input_h5, provenance, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec
-from grokglass.wlmd.segment import add_spec_arguments, load_spec
+from grokglass.wlmd.job_args import add_spec_arguments, load_spec
 from grokglass.wlmd.settings import CONVERGENCE_COLUMNS, window_trim_bins
-from grokglass.wlmd.windows import embed_windows, stitch_maps
+from grokglass.wlmd.stitch import embed_windows, stitch_maps
 
 VISITED_ENTROPY = 1e-4  # a bin counts as visited if its learned entropy exceeds this [R-plot]
 

@@ -59,6 +59,7 @@ from grokglass.models import build_system as build_system_of
 from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
 from grokglass.wlmd.grid import EntropyGrid
+from grokglass.wlmd.job_args import add_spec_arguments, load_spec
 from grokglass.wlmd.sampler import CAPTURES, WalkerState, format_record, init_walkers, run_epochs
 from grokglass.wlmd.windows import exchange_decisions, steer_into_window, walker_coordinates, window_grid
 
@@ -67,26 +68,6 @@ def build_system(spec: LandscapeSpec, device: torch.device):
     """The sampled network on its split (grokglass.models)."""
     split = load_split(spec.data, spec.fraction)
     return build_system_of(spec.model, split, spec.slope, spec.y_scale, device)
-
-
-def load_spec(spec_json: str | None, spec_file: str | None) -> LandscapeSpec:
-    """The landscape spec from a JSON string or a JSON/YAML file."""
-    if (spec_json is None) == (spec_file is None):
-        raise InputError("give exactly one of --spec-json and --spec-file")
-    from grokglass.cli import parse_json_arg
-
-    if spec_json is not None:
-        return LandscapeSpec.from_dict(parse_json_arg(spec_json, "--spec-json"))
-    path = Path(spec_file)
-    if path.suffix in (".yaml", ".yml"):
-        from grokglass.config import read_yaml
-
-        return LandscapeSpec.from_dict(read_yaml(path))
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the landscape spec ({err.strerror or err})") from None
-    return LandscapeSpec.from_dict(parse_json_arg(text, f"--spec-file {path}"))
 
 
 def read_merged_entropy(path: str | Path, spec: LandscapeSpec, segment: int, window: int | None = None) -> torch.Tensor:
@@ -294,13 +275,6 @@ def _write_entropy(path, grid: EntropyGrid, walker_ids: list[int], result: dict,
 
 
 # ----- CLI -----------------------------------------------------------------------------------
-def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--spec-json", help="the landscape spec as a JSON string")
-    source.add_argument("--spec-file", help="the landscape spec as a JSON (or YAML) file")
-    parser.add_argument("--segment", type=int, required=True, help="segment index (0-based)")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `python -m grokglass wlmd-segment`."""
     add_spec_arguments(parser)
