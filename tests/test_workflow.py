@@ -80,7 +80,7 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     with open(os.path.join(REPO, "config.yaml")) as fh:
         raw = yaml.safe_load(fh)
     raw["tasks"]["sub"] = "x - y"
-    raw["fractions"].append(0.3)
+    raw["scales"]["quick"]["fractions"].append(0.3)
     extra = tmp_path / "extended.yaml"
     extra.write_text(yaml.safe_dump(raw))
     result = snakemake(
@@ -220,7 +220,8 @@ def test_a_finished_run_has_nothing_left_to_do(finished_quick_run):
 
 @pytest.mark.e2e
 def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(finished_quick_run):
-    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["fractions"].append(0.9))
+    # the quick overlay has its own fractions (two of the paper's four): the quick run's list
+    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["scales"]["quick"]["fractions"].append(0.9))
     new_runs = {("train", f"run={sweep}_{opt}_f0.9") for sweep in ("fig7", "fig8") for opt in ("adamw", "hybrid")}
     assert jobs == new_runs | {("figure", "figure=fig7"), ("figure", "figure=fig8"), ("all", "")}
 
@@ -229,7 +230,7 @@ def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(fini
 def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(finished_quick_run):
     jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["tasks"].update(sub="x - y"))
     landscape = "landscape=grok_sub"
-    segments = {("wlmd_segment", f"{landscape}, seg={s}, group={g}") for s in range(2) for g in range(2)}
+    segments = {("wlmd_segment", f"{landscape}, seg={s}, group=0") for s in range(2)}  # no windows: one group
     merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(2)}
     figures = {("figure", f"figure={name}") for name in ("fig1", "fig4", "fig5")}
     assert (
@@ -281,7 +282,7 @@ def test_changing_one_landscapes_sampler_reruns_only_that_landscape(finished_qui
 
     jobs = dry_run_after_editing(finished_quick_run, ising_sampler)
     landscape = "landscape=dense_ising"
-    segments = {("wlmd_segment", f"{landscape}, seg={s}, group={g}") for s in range(2) for g in range(2)}
+    segments = {("wlmd_segment", f"{landscape}, seg={s}, group=0") for s in range(2)}  # no windows: one group
     merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(2)}
     assert jobs == segments | merges | {
         ("wlmd_landscape", landscape),
