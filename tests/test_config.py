@@ -127,7 +127,7 @@ def test_building_the_experiment_imports_neither_torch_nor_h5py():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["142", "24"]
+    assert out.stdout.split() == ["142", "23"]
 
 
 def test_figure_merge_and_landscape_jobs_start_without_torch():
