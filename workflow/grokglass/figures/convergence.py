@@ -77,7 +77,9 @@ def windows_note(landscape_path: PathLike) -> str | None:
     kept = int(np.isfinite(offsets).sum())
     note = f"{len(offsets)} windows, {kept} stitched; exchanges accepted {int(accepted.sum())} of {int(attempts.sum())}"
     if kept < len(offsets):
-        note = f"WARNING: windows 0..{len(offsets) - kept - 1} are not stitched to the top window and are left out. {note}"
+        note = (
+            f"WARNING: windows 0..{len(offsets) - kept - 1} are not stitched to the top window and are left out. {note}"
+        )
     return note
 
 
