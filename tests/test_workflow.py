@@ -252,7 +252,7 @@ def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(
 @pytest.mark.e2e
 def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_quick_run):
     jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["sweeps"]["fig8"]["hybrid"].update(kT=0.9))
-    fractions = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["fractions"]
+    fractions = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["scales"]["quick"]["fractions"]
     runs = {("train", f"run=fig8_hybrid_f{f:g}") for f in fractions}
     assert jobs == runs | {("figure", "figure=fig8"), ("all", "")}
 
