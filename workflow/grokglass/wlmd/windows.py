@@ -87,7 +87,7 @@ def steer_into(
     |x - target| capped at 1 and |d theta| at STEER_TRUST |theta| (a trust region), followed
     by the sampler's constraint (box clamp or shell projection), so a network descends by
     projected gradient steps and stays where the sampler may go (measured in
-    docs/validation.md, section 10). Walkers already there stay.
+    docs/validation.md, sections 10 and 12). Walkers already there stay.
     """
     # the box is computed once, not at each of up to max_steps steps
     bound = box_bound(system, state, settings) if settings is not None and settings.constraint == "bounds" else None
@@ -125,7 +125,7 @@ def steer_into(
 
 # fresh walkers of a window start within this share of its half-width from its centre
 STEER_TOLERANCE = 0.25
-# a steering step moves a walker by at most this share of its |theta| (validation.md section 10)
+# a steering step moves a walker by at most this share of its |theta| (validation.md section 12)
 STEER_TRUST = 0.05
 
 
