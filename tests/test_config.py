@@ -127,7 +127,7 @@ def test_building_the_experiment_imports_neither_torch_nor_h5py():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["142", "23"]
+    assert out.stdout.split() == ["142", "22"]
 
 
 def test_figure_merge_and_landscape_jobs_start_without_torch():
@@ -296,3 +296,18 @@ def test_bad_window_setups_are_one_line_errors(raw, windows, message):
     with pytest.raises((C.ConfigError, E.SpecError)) as err:
         E.build(C.resolve(bad))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_scale_extends_another_and_a_bad_chain_is_named(raw):
+    """`extends: quick` applies the quick overlay first, then the scale's own keys."""
+    edited = copy.deepcopy(raw)
+    edited["scales"]["mine"] = {"extends": "quick", "training": {"steps": 77}}
+    mine, quick = C.resolve({**edited, "scale": "mine"}), C.resolve({**edited, "scale": "quick"})
+    assert mine["training"]["steps"] == 77 and mine["p"] == quick["p"] == 31
+    assert mine["wlmd"] == quick["wlmd"] and "extends" not in mine
+    edited["scales"]["loop"] = {"extends": "loop"}
+    with pytest.raises(C.ConfigError, match="loop -> loop extends itself"):
+        C.resolve({**edited, "scale": "loop"})
+    edited["scales"]["orphan"] = {"extends": "nowhere"}
+    with pytest.raises(C.ConfigError, match="scales.orphan.extends: 'nowhere' is not one of scales"):
+        C.resolve({**edited, "scale": "orphan"})

@@ -230,8 +230,10 @@ def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(fini
 def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(finished_quick_run):
     jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["tasks"].update(sub="x - y"))
     landscape = "landscape=grok_sub"
-    segments = {("wlmd_segment", f"{landscape}, seg={s}, group=0") for s in range(2)}  # no windows: one group
-    merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(2)}
+    quick = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["scales"]["quick"]["wlmd"]
+    n_segments = -(-quick["grokking"]["epochs"] // quick["epochs_per_segment"])
+    segments = {("wlmd_segment", f"{landscape}, seg={s}, group=0") for s in range(n_segments)}  # one group
+    merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(n_segments)}
     figures = {("figure", f"figure={name}") for name in ("fig1", "fig4", "fig5")}
     assert (
         jobs
@@ -259,8 +261,8 @@ def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_qu
 
 @pytest.mark.e2e
 def test_more_epochs_for_one_landscape_add_segments_to_it_and_redo_nothing(finished_quick_run):
-    def longer_cubic(raw):  # 1,000 -> 1,500 epochs per walker: a third segment of 500 (one group)
-        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 1500
+    def longer_cubic(raw):  # 600 -> 900 epochs per walker: a third segment of 300 (one group)
+        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 900
 
     jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
     landscape = "landscape=grok_cubic"

@@ -109,13 +109,43 @@ def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | No
         raise ConfigError(f"config error at scale: {scale!r} is not one of scales ({', '.join(scales) or 'none'})")
     for name, overlay in scales.items():  # every overlay, not only the selected one, so a typo shows at once
         if overlay is not None:
-            check_unknown_keys(overlay, schema, where=f"scales.{name}", partial=True)
-    config = deep_merge(raw, scales.get(scale) or {})
+            check_unknown_keys(_own_keys(overlay), schema, where=f"scales.{name}", partial=True)
+    config = raw
+    for overlay in scale_chain(scales, scale):
+        config = deep_merge(config, overlay)
     config = deep_merge(config, {k: v for k, v in (command_line or {}).items() if k not in ("scale", "scales")})
     check_unknown_keys(config, schema)
     validate_schema(config, schema)
     check_semantics(config)
     return config
+
+
+def scale_chain(scales: dict, scale: str) -> list[dict]:
+    """The overlays that make `scale`, first applied first: a scale with `extends: other` is
+    other's overlays, then its own keys."""
+    chain, seen = [], []
+    while scale in scales:
+        if scale in seen:
+            raise ConfigError(f"config error at scales: {' -> '.join(seen + [scale])} extends itself")
+        seen.append(scale)
+        overlay = scales[scale] or {}
+        if not isinstance(overlay, dict):
+            raise ConfigError(f"config error at scales.{scale}: must be a mapping of config keys")
+        chain.insert(0, _own_keys(overlay))
+        parent = overlay.get("extends")
+        if parent is None:
+            break
+        if parent not in scales:
+            raise ConfigError(
+                f"config error at scales.{scale}.extends: {parent!r} is not one of scales ({', '.join(scales)})"
+            )
+        scale = parent
+    return chain
+
+
+def _own_keys(overlay: dict) -> dict:
+    """An overlay without its `extends`."""
+    return {key: value for key, value in overlay.items() if key != "extends"}
 
 
 def load_schema(schema: str | Path | dict) -> dict:

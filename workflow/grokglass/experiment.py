@@ -361,8 +361,17 @@ def ising_landscape_name(config: dict) -> str:
 
 # ----- landscapes --------------------------------------------------------------------------------
 def _landscape(
-    wlmd: dict, config: dict, name: str, task: str, constraint: str, epochs: int, model, windows: dict | None = None
+    wlmd: dict,
+    config: dict,
+    name: str,
+    task: str,
+    constraint: str,
+    epochs: int,
+    model,
+    windows: dict | None = None,
+    grid: dict | None = None,
 ) -> LandscapeSpec:
+    """One landscape; `grid`: keys of its own over wlmd.grid (e.g. a deeper x range)."""
     sampler = {k: v for k, v in wlmd["sampler"].items() if k != "y_scale"}
     walkers, walkers_per_job = wlmd["walkers"], wlmd["walkers_per_job"]
     if windows:  # the walkers split evenly into windows, one job each, deposits summed
@@ -380,7 +389,7 @@ def _landscape(
         epochs_per_segment=wlmd["epochs_per_segment"],
         seed=wlmd["seed"],
         sampler=SamplerSettings.from_dict({**sampler, "constraint": constraint}),
-        grid=grid_from_config(wlmd["grid"]),
+        grid=grid_from_config(deep_merge(wlmd["grid"], grid or {})),
         slope=config["training"]["slope"],
         y_scale=wlmd["sampler"].get("y_scale", LandscapeSpec.y_scale),
         windows=windows or None,
@@ -408,6 +417,11 @@ def _task_windows(grok: dict, task: str, default: dict | None) -> dict | None:
     return by_task[task] if task in by_task else grok.get("windows", default)
 
 
+def _task_grid(grok: dict, task: str) -> dict:
+    """A grokking landscape's own grid keys: grokking.grid, then grid_by_task[task] over it."""
+    return deep_merge(grok.get("grid") or {}, (grok.get("grid_by_task") or {}).get(task) or {})
+
+
 def grokking_landscape_name(task: str) -> str:
     return f"grok_{task}"
 
@@ -429,6 +443,7 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
             grok.get("epochs_by_task", {}).get(task, grok["epochs"]),
             transformer(config),
             _task_windows(grok, task, w.get("windows")),
+            _task_grid(grok, task),
         )
         for task in expression_tasks(config)
     ]
@@ -442,6 +457,7 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
             shell["epochs"],
             transformer(config, d_model=width),
             shell.get("windows", w.get("windows")),
+            shell.get("grid"),
         )
         for width in shell["widths"]
     ]

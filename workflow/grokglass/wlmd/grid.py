@@ -52,12 +52,19 @@ class EntropyGrid:
         self._constants(self.device)  # filled now: a compiled epoch must not see the cache change
         self._box = torch.tensor([spec.lows, spec.highs], dtype=torch.float64, device=self.device)
         self._patch_offsets, self._patch_values = self._gaussian_patch()
+        # with hard walls, each deposit also goes to its mirror images at both walls (x bins)
+        self._mirror_edges = None
+        if spec.hard_walls:
+            low, high = spec.wall_edges()
+            self._mirror_edges = torch.tensor([2 * low - 1, 2 * high - 1], device=self.device)
         # the deposit's effective width in bins: a unit deposit adds 1 / kernel_bins at its centre
         self.kernel_bins = float(1.0 / self._patch_values.max())
 
     # ----- construction -------------------------------------------------------------
     def _bias_array(self) -> torch.Tensor:
         x = self.spec.centres(0)
+        if self.spec.hard_walls:  # the walls hold the walkers, not a bias
+            return torch.zeros(self.spec.shape, dtype=torch.float64)
         bias_x = torch.where(
             x > self.spec.bias_start, self.spec.bias_strength * (x - self.spec.bias_start) ** 2, torch.zeros_like(x)
         )
@@ -134,16 +141,27 @@ class EntropyGrid:
     def deposit(self, bins: torch.Tensor, amount: torch.Tensor | float, share: str = "chunk") -> None:
         """Add amount * Gaussian around each walker's bin; patch cells off the grid are dropped.
 
+        With hard walls the Gaussian is also added around the bin's mirror images at both walls
+        in x (b -> 2 w - 1 - b for a wall at bin edge w): what a Gaussian loses beyond a wall
+        comes back inside, so a flat histogram builds a map that stays flat up to the wall (the
+        reflecting boundary of metadynamics), and beyond it the map mirrors the inside, so the
+        slope at the edge bins is ~0 rather than a cliff.
+
         share (settings.SHARE_MODES): "chunk" adds each walker's deposit to its own map;
         "every_step" adds the mean of the K deposits to every walker's copy and "sum" their
         sum (one shared S either way).
         """
         _, shape = self._constants(bins.device)
         cells = bins[:, None, :] + self._patch_offsets[None]  # (K, P, ndim)
+        if self._mirror_edges is not None:
+            cells = torch.cat([cells, self._mirrored(bins, 0), self._mirrored(bins, 1)], dim=1)
         inside = ((cells >= 0) & (cells < shape)).all(-1)
         flat_index = (cells.clamp(min=0) * self._strides).sum(-1).clamp(max=math.prod(self.spec.shape) - 1)
         amount = torch.as_tensor(amount, dtype=torch.float64, device=bins.device).expand(self.n_walkers)
-        values = self._patch_values[None] * amount[:, None] * inside
+        weights = self._patch_values if self._mirror_edges is None else self._patch_values.repeat(3)
+        if self._mirror_edges is not None:  # a mirror image counts only where it reaches inside
+            inside = inside & self._mirror_reaches(bins)
+        values = weights[None] * amount[:, None] * inside
         flat = self.entropy.view(self.n_walkers, -1)
         if share in ("every_step", "sum"):
             total = torch.zeros_like(flat[0]).index_add_(0, flat_index.reshape(-1), values.reshape(-1))
@@ -156,6 +174,21 @@ class EntropyGrid:
             (bins * self._strides).sum(1, keepdim=True),
             torch.ones(self.n_walkers, 1, dtype=hist.dtype, device=hist.device),
         )
+
+    def _mirror_reaches(self, bins: torch.Tensor) -> torch.Tensor:
+        """(K, 3P) bool: the direct patch always; a wall's mirror image only for a walker within the
+        patch radius of that wall (farther, it would only add noise beyond the wall)."""
+        radius, patch = self.spec.patch_radius(), self._patch_values.shape[0]
+        low, high = (self._mirror_edges + 1) // 2  # the wall edges
+        near_low = (bins[:, 0] - low <= radius)[:, None].expand(-1, patch)
+        near_high = (high - 1 - bins[:, 0] <= radius)[:, None].expand(-1, patch)
+        return torch.cat([torch.ones_like(near_low), near_low, near_high], dim=1)
+
+    def _mirrored(self, bins: torch.Tensor, wall: int) -> torch.Tensor:
+        """The patch cells around each bin's mirror image in x at wall 0 (low) or 1, (K, P, ndim)."""
+        mirror = bins.clone()
+        mirror[:, 0] = self._mirror_edges[wall] - bins[:, 0]
+        return mirror[:, None, :] + self._patch_offsets[None]
 
 
 def _strides(shape: tuple[int, ...]) -> list[int]:

@@ -12,6 +12,11 @@ One epoch (spec 5.4-5.8), for all K walkers at once:
 7. constraint: reflective box per tensor (5.7), or the norm shell (5.8), or none;
 8. deposit f(t) * Gaussian at the PRE-update bin, t = global epoch (1-based).
 
+On a grid with hard walls in x (GridSpec.hard_walls, the windows' default), a walker whose
+x at step 1 lies outside the walls is put back where it was one epoch before, its velocity
+reversed and this epoch's force dropped, and that previous bin receives the deposit again
+(a rejected move counts the old state, as in Wang-Landau Monte Carlo).
+
 Everything stays on the device: the parameters and velocities of all walkers
 are one (K, row) float32 buffer each (row = the N parameters padded to a multiple
 of ROW_ALIGN), updated in place, and the host only reads
@@ -319,6 +324,7 @@ def run_epochs(
     noise_draw: one of NOISE_DRAWS.
     map_walkers: with share "sum", how many walkers (in all groups) fill the shared map, so
     that the schedule runs in its walker-epochs, t = epoch x map_walkers (default: this group).
+    On a grid with hard walls (module docstring) every walker must start between them.
     Returns the last epoch's pre-update (x, y) and each walker's final kinetic energy per
     parameter as device tensors, and the capture used.
     """
@@ -329,8 +335,12 @@ def run_epochs(
     draw_noise = _noise_drawer(state, settings, noise_draw)
     schedule_scale = (map_walkers or state.n_walkers) if settings.share == "sum" else 1
     epoch = _EpochStep(system, grid, state.layout, settings, capture, schedule_scale)
+    if epoch.x_walls is not None:
+        epoch.start_walls(state)
     with _group_independent_threads(state):
         x, y = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
+        if epoch.x_walls is not None:
+            epoch.finish_walls(state)
     return {
         "x": x,
         "y": y,
@@ -387,6 +397,10 @@ class _EpochStep:
         schedule_scale: int = 1,
     ):
         self.system, self.grid, self.layout, self.settings = system, grid, layout, settings
+        self.x_walls = grid.spec.wall_positions() if grid.spec.hard_walls else None
+        # with hard walls: each walker's previous position, bin and x (start_walls)
+        self.previous: tuple[torch.Tensor, ...] | None = None
+        self._thermal_speed = math.sqrt(layout.numel * settings.kT)  # |v| at K = N kT / 2
         self.schedule_scale = float(schedule_scale)  # walker-epochs of the map per epoch
         # the 1/t bound's visited-bin count, refreshed every VISITED_REFRESH epochs: counting
         # all bins of a 2-D grid every epoch would cost more than the rest of a small epoch
@@ -428,6 +442,8 @@ class _EpochStep:
         slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
         # grad L_comb with L_comb = sum_k -(S_x x_k + S_y y_k): the cotangents are -slope
         (grad,) = pullback(tuple(-slope[:, axis] for axis in range(grid.spec.ndim)))
+        if self.previous is not None:
+            x, y, bins, grad = self._hard_walls(theta, velocity, x, y, bins, grad)
         velocity.add_(grad, alpha=settings.dt)
         velocity.mul_(1.0 - settings.friction)
         if settings.noise_std > 0:
@@ -439,6 +455,59 @@ class _EpochStep:
             _project_onto_shell(theta, velocity, settings.shell_norm)
         grid.deposit(bins, self.deposit_amount(epoch), share=settings.share)
         return x, y
+
+    def start_walls(self, state: WalkerState) -> None:
+        """The hard walls' memory of the start; raise ValueError if a walker starts outside."""
+        with torch.no_grad():
+            x, y = self.system.observables(self.layout.views(state.params))
+            lo, hi = self.x_walls
+            out = ((x < lo) | (x > hi)).tolist()
+            if any(out):
+                where = ", ".join(
+                    f"walker {w} at x = {v:.4g}" for w, v, o in zip(state.walker_ids, x.tolist(), out) if o
+                )
+                raise ValueError(f"walkers start outside their hard walls x in [{lo:.4g}, {hi:.4g}]: {where}")
+            coords = torch.stack([x, y], dim=1) if self.grid.spec.ndim == 2 else x[:, None]
+            bins = self.grid.bin_index(coords)
+        # the start's force is unknown: a walker put back in the first epoch gets none
+        force = torch.zeros_like(state.params)
+        self.previous = (state.params.clone(), bins, torch.stack([x, y], dim=1), force)
+
+    def finish_walls(self, state: WalkerState) -> None:
+        """The last epoch's step is checked by no later epoch: walkers past a wall now go back, so
+        that the state left behind (and saved) starts the next run inside its walls."""
+        with torch.no_grad():
+            x, _ = self.system.observables(self.layout.views(state.params))
+            lo, hi = self.x_walls
+            rows = ((x < lo) | (x > hi))[:, None]
+            state.params.copy_(torch.where(rows, self.previous[0], state.params))
+            state.velocity.copy_(torch.where(rows, -state.velocity, state.velocity))
+
+    def _hard_walls(self, theta, velocity, x, y, bins, grad):
+        """Walkers past a wall spend this epoch where they were before: previous position, bin
+        and force, their velocity reversed. Then remember this epoch's positions and forces."""
+        previous_theta, previous_bins, previous_xy, previous_grad = self.previous
+        lo, hi = self.x_walls
+        escaped = (x < lo) | (x > hi)
+        rows = escaped[:, None]
+        theta.copy_(torch.where(rows, previous_theta, theta))
+        # reversed, and its kinetic energy capped at equipartition's N kT / 2: at a wall the map's
+        # slope grows fastest (each put-back deposits there again), and uncapped its kicks heated
+        # the top window of the quick x + y map to K/N = 31 kT/2 (validation.md section 12)
+        speed = velocity.double().norm(dim=1, keepdim=True)
+        cap = (self._thermal_speed / speed.clamp_min(1e-30)).clamp(max=1.0).float()
+        velocity.copy_(torch.where(rows, -velocity * cap, velocity))
+        # the force where the walker is: without it a walker by a wall that every step from its
+        # place crosses (a random step raises the loss) would never feel the map and stay glued
+        grad = torch.where(rows, previous_grad, grad)
+        bins = torch.where(rows, previous_bins, bins)
+        x = torch.where(escaped, previous_xy[:, 0].to(x.dtype), x)
+        y = torch.where(escaped, previous_xy[:, 1].to(y.dtype), y)
+        previous_theta.copy_(theta)
+        previous_bins.copy_(bins)
+        previous_xy.copy_(torch.stack([x, y], dim=1).to(previous_xy.dtype))
+        previous_grad.copy_(grad)
+        return x, y, bins, grad
 
     def deposit_amount(self, epoch: torch.Tensor) -> torch.Tensor:
         """f(t) of the schedule (settings.SCHEDULES), t in walker-epochs of the map."""
@@ -493,7 +562,9 @@ def _run_epochs(
     epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=state.device)
     outside = torch.zeros(state.n_walkers, dtype=torch.int64, device=state.device)
     if epoch_step.capture == "graphs":  # replayed graphs read and write these very tensors
-        for tensor in (theta, velocity, epoch_tensor, outside, epoch_step.grid.entropy, epoch_step.grid.histogram):
+        walls = () if epoch_step.previous is None else epoch_step.previous
+        grid = epoch_step.grid
+        for tensor in (theta, velocity, epoch_tensor, outside, grid.entropy, grid.histogram, *walls):
             torch._dynamo.mark_static_address(tensor)
     clock = time.perf_counter()
     last_log_epoch = state.epoch

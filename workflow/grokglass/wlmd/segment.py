@@ -92,7 +92,7 @@ def grid_of(spec: LandscapeSpec, group: int):
     if spec.windows is None:
         return spec.grid
     first, last = spec.window_bins(group)
-    return window_grid(spec.grid, first, last, spec.windows.wall_bins)
+    return window_grid(spec.grid, first, last, spec.windows.wall_bins, spec.windows.walls == "hard")
 
 
 def _steer_into_window(system, state: WalkerState, spec: LandscapeSpec, group: int, log) -> None:

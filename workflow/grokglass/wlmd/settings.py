@@ -61,8 +61,13 @@ class GridSpec:
     # an optional lower wall, S_bias = B (L1 - x)^2 for x < L1 (the paper has none: its x = ln L
     # is bounded below in practice; a system whose entropy falls without end needs one)
     bias_low: float | None = None  # L1
+    # hard walls in x at bias_low (or the grid's low end) and bias_start, both rounded to bin
+    # edges (wall_positions), instead of the bias: a walker's step past one is undone and its
+    # velocity reversed (wlmd.sampler), and each deposit is mirrored at the walls (wlmd.grid),
+    # so the map stays flat up to them; the bias is then 0 (windows use them: wlmd.windows)
+    hard_walls: bool = False
 
-    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("bias_low",)  # see SamplerSettings
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("bias_low", "hard_walls")  # see SamplerSettings
 
     def __post_init__(self):
         if self.bias_low is not None and not self.bias_low < self.bias_start:
@@ -92,6 +97,18 @@ class GridSpec:
     def centres(self, axis: int) -> torch.Tensor:
         edges = self.edges(axis)
         return 0.5 * (edges[1:] + edges[:-1])
+
+    def wall_edges(self) -> tuple[int, int]:
+        """The x bin edges (indices) of the walls: bias_low (or the low end) and bias_start."""
+        lo, width, n_bins = self.lows[0], self.bin_width, self.shape[0]
+        low = 0 if self.bias_low is None else int(round((self.bias_low - lo) / width))
+        high = int(round((self.bias_start - lo) / width))
+        return min(max(low, 0), n_bins - 1), min(max(high, low + 1), n_bins)
+
+    def wall_positions(self) -> tuple[float, float]:
+        """The x of the walls (wall_edges): where hard walls stand."""
+        low, high = self.wall_edges()
+        return self.lows[0] + low * self.bin_width, self.lows[0] + high * self.bin_width
 
     def patch_radius(self) -> int:
         return int(math.ceil(self.gaussian_cutoff_sigmas * self.gaussian_sigma_bins))
@@ -187,6 +204,9 @@ def _without_defaults(settings) -> dict:
     return data
 
 
+WALL_KINDS = ("hard", "soft")
+
+
 @dataclass(frozen=True)
 class WindowSettings:
     """n windows over the grid's x range, neighbours sharing `overlap` of a window's width."""
@@ -196,6 +216,9 @@ class WindowSettings:
     walkers_per_window: int = 2
     exchange_every: int = 100  # epochs between exchange attempts
     wall_bins: int = 10  # bins of wall on each side of a window's grid
+    # "hard": a walker that steps past its window's edge in x is put back (wlmd.sampler, x_walls);
+    # "soft": only the grid's bias walls B (x - hi)^2 hold it (measured in validation.md section 12)
+    walls: str = "hard"
     # bins next to an inner wall left out of the stitch: there the deposits' Gaussians run
     # into the wall and the map is distorted (None: 1.5 Gaussian widths)
     trim_bins: int | None = None
@@ -210,16 +233,15 @@ class WindowSettings:
     def __post_init__(self):
         if self.n < 1 or self.walkers_per_window < 1 or self.exchange_every < 1 or self.wall_bins < 1:
             raise ValueError(f"windows need n, walkers_per_window, exchange_every, wall_bins >= 1: {self}")
+        if self.walls not in WALL_KINDS:
+            raise ValueError(f"window walls must be one of {', '.join(WALL_KINDS)}, got {self.walls!r}")
         if self.n > 1 and not 0.0 < self.overlap < 1.0:
             raise ValueError(f"windows need an overlap in (0, 1) of their width, got {self.overlap}")
 
 
 def sampled_bins(grid: GridSpec) -> tuple[int, int]:
     """The [first, last) x bins between the grid's walls (bias_low, bias_start): where walkers go."""
-    lo, n_bins, width = grid.lows[0], grid.shape[0], grid.bin_width
-    first = 0 if grid.bias_low is None else min(max(int(round((grid.bias_low - lo) / width)), 0), n_bins - 1)
-    last = min(max(int(round((grid.bias_start - lo) / width)), first + 1), n_bins)
-    return first, last
+    return grid.wall_edges()
 
 
 def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, int]]:

@@ -2,8 +2,10 @@
 Vogel, Li, Wuest and Landau, PRL 110, 210603 (2013)), for any system.
 
 The x range of a grid is cut into `n` overlapping windows. Each window has its own grid
-(the window plus a margin of wall on each side: the grid's bias, S_bias = B (x - hi)^2
-above and B (lo - x)^2 below, keeps its walkers inside) and its own walkers, which add
+(the window plus a margin of wall on each side) and its own walkers, kept inside by hard
+walls (walls "hard", the default: a step past the window's edge is undone and the velocity
+reversed, wlmd.sampler) or only by the grid's bias, S_bias = B (x - hi)^2 above and
+B (lo - x)^2 below (walls "soft"), and which add
 their deposits to the window's one map (share "sum"). Every `exchange_every` epochs,
 walkers of neighbouring windows that both sit in the overlap try to swap configurations,
 accepted with
@@ -46,11 +48,19 @@ from grokglass.wlmd.settings import (
 )
 from grokglass.wlmd.stitch import embed_windows, stitch_maps
 
-__all__ = ["WindowSettings", "exchange_partner", "window_ranges", "sample", "WindowedSampler", "stitch_maps"]
+__all__ = [
+    "WindowSettings",
+    "exchange_partner",
+    "window_ranges",
+    "sample",
+    "WindowedSampler",
+    "stitch_maps",
+]
 
 
-def window_grid(grid: GridSpec, first: int, last: int, wall_bins: int) -> GridSpec:
-    """The grid of one window: bins [first, last) of x plus walls of wall_bins on both sides."""
+def window_grid(grid: GridSpec, first: int, last: int, wall_bins: int, hard_walls: bool = False) -> GridSpec:
+    """The grid of one window: bins [first, last) of x plus walls of wall_bins on both sides
+    (hard_walls: the window's edges are hard walls, GridSpec.hard_walls)."""
     lo, hi = grid.lows[0] + first * grid.bin_width, grid.lows[0] + last * grid.bin_width
     pad = wall_bins * grid.bin_width
     return dataclasses.replace(
@@ -60,6 +70,7 @@ def window_grid(grid: GridSpec, first: int, last: int, wall_bins: int) -> GridSp
         # the end windows keep the landscape's own walls
         bias_start=min(hi, grid.bias_start),
         bias_low=lo if grid.bias_low is None else max(lo, grid.bias_low),
+        hard_walls=hard_walls,
     )
 
 
@@ -190,7 +201,8 @@ class WindowedSampler:
             state = init_walkers(system, ids, seed, self.sampler, device)
             with self._timed("steer"):
                 steer_into_window(system, state, grid, self.ranges, w, self.sampler)
-            self.grids.append(EntropyGrid(window_grid(grid, first, last, windows.wall_bins), len(ids), device))
+            spec = window_grid(grid, first, last, windows.wall_bins, windows.walls == "hard")
+            self.grids.append(EntropyGrid(spec, len(ids), device))
             self.states.append(state)
         self.exchanges = {f"{w}-{w + 1}": {"attempts": 0, "accepted": 0} for w in range(len(self.ranges) - 1)}
         self._random = np.random.default_rng(seed)
