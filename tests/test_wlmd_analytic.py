@@ -195,9 +195,9 @@ def test_summed_merge_adds_each_groups_increment():
 def test_hard_walls_keep_walkers_in_and_the_map_true_up_to_them():
     """Hard walls at x = -1 and 1 (GridSpec.hard_walls) in the box sum's S = ln(2 - |x|): no
     visit ever falls outside them, and with deposits mirrored at the walls the map is right up
-    to the walls' edge bins (without the mirror a Gaussian's half beyond a wall is lost, and
-    the map sags by ~ln 2 there). Tolerance: RMS < 0.1 over every bin between the walls, where
-    S spans 0.69; measured for seeds 0-2: RMS 0.04-0.05; 16 walkers x 8000 epochs."""
+    to the walls' edge bins. Tolerance: RMS < 0.15 over every bin between the walls, where S
+    spans 0.69; measured for seeds 0-2: RMS 0.066-0.087, and without the mirror (a Gaussian's
+    part beyond a wall lost) 0.48-0.56, the edge bins 0.9-1.3 off; 16 walkers x 8000 epochs."""
     system = BoxSumSystem(half_width=1.0)
     spec = GridSpec(
         lows=(-1.5,), highs=(1.5,), bin_width=0.1, bias_start=1.0, bias_low=-1.0, hard_walls=True,
@@ -216,7 +216,7 @@ def test_hard_walls_keep_walkers_in_and_the_map_true_up_to_them():
     assert grid.histogram.sum(0)[~between].sum() == 0 and (grid.histogram.sum(0)[between] > 0).all()
     error = grid.learned().mean(0)[between] - torch.log(2.0 - centres[between].abs())
     rms = (error - error.mean()).pow(2).mean().sqrt().item()
-    assert rms < 0.1, f"RMS {rms:.3f} between the walls"
+    assert rms < 0.15, f"RMS {rms:.3f} between the walls"
 
 
 def test_a_deposit_by_a_hard_wall_is_mirrored_back_inside():

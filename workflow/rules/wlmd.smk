@@ -13,6 +13,9 @@ rule wlmd_segment:
     conda:
         "../../envs/grokglass.yaml"
     threads: 1
+    # a landscape is a chain of segments and merges, the longest path of the DAG: among ready
+    # jobs its links go first, and the independent training runs fill the cores around them
+    priority: 10
     resources:
         gpu=1,
         mem_mb=8000,
@@ -40,6 +43,7 @@ rule wlmd_merge:
     log:
         "logs/wlmd/{landscape}/seg{seg}_merge.log",
     localrule: True
+    priority: 10
     conda:
         "../../envs/grokglass.yaml"
     params:

@@ -89,7 +89,6 @@ def fig4(
                 ax.set_xlabel("x")
                 ax.set_ylabel("y")
                 ax.set_title(row_title)
-            fig.colorbar(im, ax=list(axes[:, col]), label="z", shrink=0.6, aspect=30)
             xs, ys = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
             tables.append(
                 tag_panel(
@@ -98,5 +97,8 @@ def fig4(
                     title,
                 )
             )
+        # one colour bar for all panels (every task has the same p), right of the grid: one per
+        # column sat between the columns and covered the next column's titles
+        fig.colorbar(im, ax=axes.ravel().tolist(), label="z", shrink=0.6, aspect=40)
         save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
     return fig

@@ -442,12 +442,15 @@ class _EpochStep:
         slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
         # grad L_comb with L_comb = sum_k -(S_x x_k + S_y y_k): the cotangents are -slope
         (grad,) = pullback(tuple(-slope[:, axis] for axis in range(grid.spec.ndim)))
+        escaped = None
         if self.previous is not None:
-            x, y, bins, grad = self._hard_walls(theta, velocity, x, y, bins, grad)
+            x, y, bins, grad, escaped = self._hard_walls(theta, velocity, x, y, bins, grad)
         velocity.add_(grad, alpha=settings.dt)
         velocity.mul_(1.0 - settings.friction)
         if settings.noise_std > 0:
             velocity.add_(noise, alpha=-settings.noise_std)
+        if escaped is not None:
+            self._cap_speed(velocity, escaped)
         theta.add_(velocity, alpha=settings.dt)
         if self.bound is not None:
             _reflect(theta, velocity, self.bound)
@@ -485,18 +488,14 @@ class _EpochStep:
 
     def _hard_walls(self, theta, velocity, x, y, bins, grad):
         """Walkers past a wall spend this epoch where they were before: previous position, bin
-        and force, their velocity reversed. Then remember this epoch's positions and forces."""
+        and force, their velocity reversed (and capped after this epoch's update, _cap_speed).
+        Then remember this epoch's positions and forces. Returns (x, y, bins, grad, escaped)."""
         previous_theta, previous_bins, previous_xy, previous_grad = self.previous
         lo, hi = self.x_walls
         escaped = (x < lo) | (x > hi)
         rows = escaped[:, None]
         theta.copy_(torch.where(rows, previous_theta, theta))
-        # reversed, and its kinetic energy capped at equipartition's N kT / 2: at a wall the map's
-        # slope grows fastest (each put-back deposits there again), and uncapped its kicks heated
-        # the top window of the quick x + y map to K/N = 31 kT/2 (validation.md section 12)
-        speed = velocity.double().norm(dim=1, keepdim=True)
-        cap = (self._thermal_speed / speed.clamp_min(1e-30)).clamp(max=1.0).float()
-        velocity.copy_(torch.where(rows, -velocity * cap, velocity))
+        velocity.copy_(torch.where(rows, -velocity, velocity))
         # the force where the walker is: without it a walker by a wall that every step from its
         # place crosses (a random step raises the loss) would never feel the map and stay glued
         grad = torch.where(rows, previous_grad, grad)
@@ -507,7 +506,17 @@ class _EpochStep:
         previous_bins.copy_(bins)
         previous_xy.copy_(torch.stack([x, y], dim=1).to(previous_xy.dtype))
         previous_grad.copy_(grad)
-        return x, y, bins, grad
+        return x, y, bins, grad, escaped
+
+    def _cap_speed(self, velocity, escaped) -> None:
+        """A put-back walker's kinetic energy is capped at equipartition's N kT / 2 after its
+        update. At a wall the map's slope grows fastest (each put-back deposits there again):
+        uncapped, its kicks heated the quick x + y map's top window to K/N = 31 kT/2, and capped
+        only before the force, a walker on a steep pile was kicked past a wall every epoch and
+        stayed there, K/N = 140 kT/2 (validation.md section 13)."""
+        speed = velocity.double().norm(dim=1, keepdim=True)
+        cap = (self._thermal_speed / speed.clamp_min(1e-30)).clamp(max=1.0).float()
+        velocity.copy_(torch.where(escaped[:, None], velocity * cap, velocity))
 
     def deposit_amount(self, epoch: torch.Tensor) -> torch.Tensor:
         """f(t) of the schedule (settings.SCHEDULES), t in walker-epochs of the map."""
