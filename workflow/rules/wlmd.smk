@@ -10,12 +10,12 @@ rule wlmd_segment:
         "logs/wlmd/{landscape}/seg{seg}_group{group}.log",
     benchmark:
         "benchmarks/wlmd/{landscape}/seg{seg}_group{group}.tsv"
-    conda:
-        "../../envs/grokglass.yaml"
-    threads: 1
     # a landscape is a chain of segments and merges, the longest path of the DAG: among ready
     # jobs its links go first, and the independent training runs fill the cores around them
     priority: 10
+    conda:
+        "../../envs/grokglass.yaml"
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -42,8 +42,8 @@ rule wlmd_merge:
         paths.MERGED,
     log:
         "logs/wlmd/{landscape}/seg{seg}_merge.log",
-    localrule: True
     priority: 10
+    localrule: True
     conda:
         "../../envs/grokglass.yaml"
     params:

@@ -400,7 +400,8 @@ class _EpochStep:
         self.x_walls = grid.spec.wall_positions() if grid.spec.hard_walls else None
         # with hard walls: each walker's previous position, bin and x (start_walls)
         self.previous: tuple[torch.Tensor, ...] | None = None
-        self._thermal_speed = math.sqrt(layout.numel * settings.kT)  # |v| at K = N kT / 2
+        # |v| at K = N kT / 2, the put-back walkers' cap (hard walls only)
+        self._thermal_speed = None if self.x_walls is None else math.sqrt(layout.numel * settings.kT)
         self.schedule_scale = float(schedule_scale)  # walker-epochs of the map per epoch
         # the 1/t bound's visited-bin count, refreshed every VISITED_REFRESH epochs: counting
         # all bins of a 2-D grid every epoch would cost more than the rest of a small epoch
