@@ -146,6 +146,7 @@ def finished_quick_run(tmp_path_factory):
 def test_quick_scale_end_to_end(finished_quick_run):
     work = finished_quick_run
     figures = work / "results" / "figures"
+    quick_wlmd = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["scales"]["quick"]["wlmd"]
     pngs = []
     for n in range(1, 9):
         for ext in ("pdf", "png"):
@@ -176,8 +177,9 @@ def test_quick_scale_end_to_end(finished_quick_run):
                     "overlap": 0.6,
                     "trim_bins": 1,
                     "walkers_per_window": 1,
-                    "exchange_every": 500,
+                    "exchange_every": quick_wlmd["epochs_per_segment"],  # exchanges at each segment start
                     "wall_bins": 10,
+                    "walls": "hard",
                 }
             elif landscape.startswith("grok_"):  # windows_by_task gives the other tasks none
                 assert "windows" not in h5 and "windows" not in json.loads(h5.attrs["spec"])

@@ -13,9 +13,10 @@ One epoch (spec 5.4-5.8), for all K walkers at once:
 8. deposit f(t) * Gaussian at the PRE-update bin, t = global epoch (1-based).
 
 On a grid with hard walls in x (GridSpec.hard_walls, the windows' default), a walker whose
-x at step 1 lies outside the walls is put back where it was one epoch before, its velocity
-reversed and this epoch's force dropped, and that previous bin receives the deposit again
-(a rejected move counts the old state, as in Wang-Landau Monte Carlo).
+x at step 1 lies outside the walls is put back where it was one epoch before: its velocity
+reversed, the force of that previous position acting, its speed capped at equipartition's
+after the update, and that previous bin receiving the deposit again (a rejected move counts
+the old state, as in Wang-Landau Monte Carlo); docs/validation.md section 13.
 
 Everything stays on the device: the parameters and velocities of all walkers
 are one (K, row) float32 buffer each (row = the N parameters padded to a multiple
