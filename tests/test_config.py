@@ -311,3 +311,28 @@ def test_a_scale_extends_another_and_a_bad_chain_is_named(raw):
     edited["scales"]["orphan"] = {"extends": "nowhere"}
     with pytest.raises(C.ConfigError, match="scales.orphan.extends: 'nowhere' is not one of scales"):
         C.resolve({**edited, "scale": "orphan"})
+
+
+def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protocol(raw):
+    """The reduced scale's windows and grids (issue 15) and its paper-protocol twin of grok_add."""
+    reduced = build({**copy.deepcopy(raw), "scale": "reduced"})
+    lows = {name: spec.grid.lows[0] for name, spec in reduced.landscapes.items()}
+    windows = {name: spec.windows.n for name, spec in reduced.landscapes.items() if spec.windows}
+    assert windows == {"grok_add": 8, "grok_square": 4, "grok_cubic": 4, "shell_w32": 3, "shell_w48": 3, "shell_w64": 3}
+    assert lows["grok_add"] == -9.6 and lows["grok_square"] == lows["grok_cubic"] == -4.4
+    assert all(lows[f"shell_w{w}"] == -2.6 for w in (32, 48, 64))
+    assert all(spec.windows.walls == "hard" for spec in reduced.landscapes.values() if spec.windows)
+    paper = reduced.landscapes["paper_add"]
+    assert paper.windows is None and not paper.grid.hard_walls and paper.sampler.share == "chunk"
+    assert paper.grid == build({**copy.deepcopy(raw), "scale": "quick"}).landscapes["grok_square"].grid
+    figure = reduced.figures["crosscheck_add"]
+    assert figure.kwargs["paper_previous"] == paths.MERGED.format(landscape="paper_add", seg=paper.segments - 2)
+    assert set(figure.outputs) <= set(reduced.outputs())
+    assert "paper_add" not in build({**copy.deepcopy(raw), "scale": "quick"}).landscapes
+    bad = copy.deepcopy(raw)
+    bad["wlmd"]["crosscheck"] = {"task": "add", "epochs": 10}  # the paper scale: grok_add has no windows
+    with pytest.raises(C.ConfigError, match="grokking landscape of 'add' has no windows"):
+        build(bad)
+    bad["wlmd"]["crosscheck"] = {"task": "nope", "epochs": 10}
+    with pytest.raises(C.ConfigError, match="wlmd.crosscheck: task 'nope' is not an expression task"):
+        build(bad)

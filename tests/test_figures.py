@@ -420,3 +420,63 @@ def test_package_exports_functions():
         assert callable(getattr(figures, name)) and figures.figure_function(name) is getattr(figures, name)
     with pytest.raises(KeyError):
         figures.figure_function("fig9")
+
+
+def write_merged(path, entropy, histogram):
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("mean_entropy", data=np.nan_to_num(entropy, nan=0.0))
+        h5.create_dataset("cumulative_histogram", data=histogram)
+    return path
+
+
+def test_crosscheck_compares_two_maps_on_their_shared_bins(tmp_path):
+    """Two maps of one known S on offset grids (the windows' deep one, the paper's shallow one):
+    a constant offset is no difference; a tilt is one, and its size is the mean |tilt| left after
+    centring; the noise comes from each map's last merge but one."""
+    from grokglass.figures.crosscheck import compare, crosscheck
+
+    def truth(x_edges, y_edges, visited_x):
+        xc, yc = 0.5 * (x_edges[1:] + x_edges[:-1]), 0.5 * (y_edges[1:] + y_edges[:-1])
+        X, Y = np.meshgrid(xc, yc, indexing="ij")
+        S = 40.0 * X - 25.0 * (Y - 0.3) ** 2
+        return np.where((X >= visited_x[0]) & (X <= visited_x[1]) & (Y < 0.8), S, np.nan), X
+
+    y_edges = np.linspace(0.0, 1.0, 11)
+    fast_x, paper_x = np.arange(-6.0, 0.6001, 0.2), np.arange(-3.0, 2.0001, 0.2)
+    fast, _ = truth(fast_x, y_edges, (-6.0, 0.4))
+    paper, X = truth(paper_x, y_edges, (-1.9, 1.5))
+    fast_path = write_landscape(tmp_path / "fast.h5", fast - np.nanmin(fast), fast_x, y_edges)
+    paper_path = write_landscape(tmp_path / "paper.h5", paper + 123.0, paper_x, y_edges)
+    # the previous merges: each map 0.5 nats off in a checkerboard (its noise) and one bin less deep
+    previous = {}
+    for name, S, edges in (("fast", fast, fast_x), ("paper", paper, paper_x)):
+        xc = 0.5 * (edges[1:] + edges[:-1])
+        wobble = 0.5 * (-1.0) ** np.add.outer(np.arange(len(xc)), np.arange(10))
+        seen = np.isfinite(S) & (xc[:, None] > -1.8)
+        previous[name] = write_merged(tmp_path / f"{name}_prev.h5", np.where(seen, S + wobble, np.nan), seen * 1.0)
+
+    figure = crosscheck(fast_path, paper_path, tmp_path / "cc", previous["fast"], previous["paper"])
+    table = assert_outputs(tmp_path / "cc")
+    numbers = pd.read_csv(tmp_path / "cc_summary.csv").iloc[0]
+    # shared: x from -1.7 (the previous merges' reach) to 0.3 (the fast map's top), y < 0.8
+    assert numbers["x_lo"] == pytest.approx(-1.7) and numbers["x_hi"] == pytest.approx(0.3)
+    assert numbers["n_common_bins"] == 11 * 8 == len(table)
+    assert numbers["mean_abs_difference"] == pytest.approx(0.0, abs=1e-9)
+    assert numbers["noise_fast"] == pytest.approx(0.5, abs=0.01) and numbers["noise_paper"] == pytest.approx(0.5, abs=0.01)
+    assert numbers["noise_level"] == pytest.approx(np.hypot(numbers["noise_fast"], numbers["noise_paper"]))
+    assert numbers["verdict"] == "agree"
+    assert any(isinstance(c, QuadMesh) for c in figure.axes[2].collections)
+
+    # a tilt of 3 nats per unit ln L in the paper's map: what is left after centring
+    tilted = load_landscape(paper_path)
+    tilted.entropy = tilted.entropy + 3.0 * X
+    got, _ = compare(load_landscape(fast_path), tilted)
+    xs = np.round(np.arange(-1.9, 0.3001, 0.2), 6)  # without the previous merges: from -1.9
+    expected = np.abs(3.0 * (xs - xs.mean())).mean()
+    assert got["mean_abs_difference"] == pytest.approx(expected)
+    assert got["verdict"] == "unknown" and np.isnan(got["noise_level"])  # no previous merges, no noise
+
+    shifted = load_landscape(paper_path)
+    shifted.x_edges = shifted.x_edges + 0.05
+    with pytest.raises(ValueError, match="offset by 0.25 of a bin"):
+        compare(load_landscape(fast_path), shifted)

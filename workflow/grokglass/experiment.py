@@ -462,7 +462,29 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
         for width in shell["widths"]
     ]
     landscape = ising_landscape(config)
-    return out + ([landscape] if landscape else [])
+    return out + ([landscape] if landscape else []) + crosscheck_landscapes(config)
+
+
+def paper_landscape_name(task: str) -> str:
+    return f"paper_{task}"
+
+
+def crosscheck_landscapes(config: dict) -> list[LandscapeSpec]:
+    """wlmd.crosscheck: the paper's protocol on one task (one map on wlmd.grid, no windows), to
+    compare with the task's windowed grokking landscape (the crosscheck figure)."""
+    w = config["wlmd"]
+    section = w.get("crosscheck")
+    if not section:
+        return []
+    task = section["task"]
+    if task not in expression_tasks(config):
+        raise SpecError(f"wlmd.crosscheck: task {task!r} is not an expression task of `tasks:`")
+    if not _task_windows(w["grokking"], task, w.get("windows")):
+        raise SpecError(
+            f"wlmd.crosscheck: the grokking landscape of {task!r} has no windows, so it already runs the "
+            "paper's protocol: nothing to compare (give it windows or drop the section)"
+        )
+    return [_landscape(w, config, paper_landscape_name(task), task, "bounds", section["epochs"], transformer(config))]
 
 
 def ising_landscape(config: dict) -> LandscapeSpec | None:
@@ -547,7 +569,39 @@ def figure_specs(config: dict, runs: dict, landscapes: dict, snapshots: Snapshot
     ]
     figures += [sweep_figure(config, name, runs) for name in config["sweeps"]]
     figures += ising_figures(config, runs, landscapes, snapshots)
+    crosscheck = config["wlmd"].get("crosscheck")
+    if crosscheck:
+        task = crosscheck["task"]
+        figures.append(
+            crosscheck_spec(landscapes[grokking_landscape_name(task)], landscapes[paper_landscape_name(task)])
+        )
     return {figure.name: figure for figure in figures}
+
+
+def crosscheck_figure_name(task: str) -> str:
+    return f"crosscheck_{task}"
+
+
+def crosscheck_spec(fast: LandscapeSpec, paper: LandscapeSpec) -> FigureSpec:
+    """The windowed map against the paper protocol's, with each one's last merge but one (the
+    segment-to-segment noise over the bins both cover; none for a one-segment landscape)."""
+    previous = [
+        paths.MERGED.format(landscape=spec.name, seg=spec.segments - 2) if spec.segments >= 2 else None
+        for spec in (fast, paper)
+    ]
+    name = crosscheck_figure_name(fast.task)
+    return FigureSpec(
+        name=name,
+        function="crosscheck",
+        inputs=[fast.landscape_path, paper.landscape_path, *[path for path in previous if path]],
+        kwargs={
+            "fast_path": fast.landscape_path,
+            "paper_path": paper.landscape_path,
+            "fast_previous": previous[0],
+            "paper_previous": previous[1],
+            "out_prefix": paths.FIGURE_PREFIX.format(figure=name),
+        },
+    )
 
 
 def fig3_spec(wand: RunSpec, adamw: RunSpec) -> FigureSpec:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from grokglass.figures.convergence import convergence
+from grokglass.figures.crosscheck import crosscheck
 from grokglass.figures.fig1 import fig1
 from grokglass.figures.fig2 import fig2
 from grokglass.figures.fig3 import fig3
@@ -39,6 +40,7 @@ NAMES = (
     "fig8",
     "landscape_summary",
     "convergence",
+    "crosscheck",
     "kozyrev",
     "ising_training",
     "ising_pca",
@@ -56,6 +58,7 @@ _FUNCTIONS = {
         fig8,
         landscape_summary,
         convergence,
+        crosscheck,
         kozyrev,
         ising_training,
         ising_pca,

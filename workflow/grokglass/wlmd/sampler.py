@@ -465,12 +465,12 @@ class _EpochStep:
         """The hard walls' memory of the start; raise ValueError if a walker starts outside."""
         with torch.no_grad():
             x, y = self.system.observables(self.layout.views(state.params))
-            lo, hi = self.x_walls
-            out = ((x < lo) | (x > hi)).tolist()
+            out = self._past_walls(x).tolist()
             if any(out):
                 where = ", ".join(
                     f"walker {w} at x = {v:.4g}" for w, v, o in zip(state.walker_ids, x.tolist(), out) if o
                 )
+                lo, hi = self.x_walls
                 raise ValueError(f"walkers start outside their hard walls x in [{lo:.4g}, {hi:.4g}]: {where}")
             coords = torch.stack([x, y], dim=1) if self.grid.spec.ndim == 2 else x[:, None]
             bins = self.grid.bin_index(coords)
@@ -483,18 +483,21 @@ class _EpochStep:
         that the state left behind (and saved) starts the next run inside its walls."""
         with torch.no_grad():
             x, _ = self.system.observables(self.layout.views(state.params))
-            lo, hi = self.x_walls
-            rows = ((x < lo) | (x > hi))[:, None]
+            rows = self._past_walls(x)[:, None]
             state.params.copy_(torch.where(rows, self.previous[0], state.params))
             state.velocity.copy_(torch.where(rows, -state.velocity, state.velocity))
+
+    def _past_walls(self, x: torch.Tensor) -> torch.Tensor:
+        """(K,) bool: the walkers whose x lies outside the hard walls."""
+        lo, hi = self.x_walls
+        return (x < lo) | (x > hi)
 
     def _hard_walls(self, theta, velocity, x, y, bins, grad):
         """Walkers past a wall spend this epoch where they were before: previous position, bin
         and force, their velocity reversed (and capped after this epoch's update, _cap_speed).
         Then remember this epoch's positions and forces. Returns (x, y, bins, grad, escaped)."""
         previous_theta, previous_bins, previous_xy, previous_grad = self.previous
-        lo, hi = self.x_walls
-        escaped = (x < lo) | (x > hi)
+        escaped = self._past_walls(x)
         rows = escaped[:, None]
         theta.copy_(torch.where(rows, previous_theta, theta))
         velocity.copy_(torch.where(rows, -velocity, velocity))
