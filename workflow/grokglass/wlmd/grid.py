@@ -156,8 +156,8 @@ class EntropyGrid:
         if self._mirror_edges is not None:
             # every walker gets all three patches, masked where a mirror does not reach
             # (_mirror_reaches): a branch on the walkers' positions would sync the device and
-            # break a captured epoch; the patches are ~1 % of a small model's epoch (hard walls
-            # cost ~4 % in all, docs/performance.md)
+            # break a captured epoch (hard walls, these patches included, cost ~4 % of a quick
+            # epoch: docs/performance.md)
             cells = torch.cat([cells, self._mirrored(bins, 0), self._mirrored(bins, 1)], dim=1)
         inside = ((cells >= 0) & (cells < shape)).all(-1)
         flat_index = (cells.clamp(min=0) * self._strides).sum(-1).clamp(max=math.prod(self.spec.shape) - 1)
