@@ -181,7 +181,8 @@ def test_landscape_figures(inputs, tmp_path, name):
     assert len(axes) == 3
     assert len(fig.axes) == 6  # one colour bar per panel
     for ax, title, path in zip(axes, titles, inputs["landscapes"]):
-        assert ax.get_title() == title
+        # the budget of each map under its title (attributes and convergence rows of write_landscape)
+        assert ax.get_title() == f"{title}\n2 × 5,000 epochs; converged (spec 5.11)"
         assert ax.get_xlabel() == "ln(train loss)" and ax.get_ylabel() == "test accuracy"
         assert any(isinstance(c, QuadMesh) for c in ax.collections)
         assert {"AdamW", "max entropy"} <= set(labels_of(ax))
@@ -382,6 +383,28 @@ def test_summary_known_answers(tmp_path):
     # spec 5.11 on the last merge: y* moved 1 bin, mean |dS| 0.05 of a 30-nat range
     assert plain_row.maxent_shift_bins == 1.0 and plain_row.relative_abs_dS == pytest.approx(0.05 / 30)
     assert plain_row.converged == "yes"
+    # depth targets: this run memorises at x = -2 and never generalises, so x_mem - 2
+    assert plain_row.x_target == pytest.approx(-4.0) and plain_row.target == "memorisation - 2"
+    assert plain_row.covered_x_lo == -10.0 and plain_row.covered_x_hi == pytest.approx(0.0)
+    assert plain_row.coverage_verdict == "covered"
+    assert never_row.target == "none" and never_row.coverage_verdict == "unknown"
+
+
+def test_summary_coverage_reaches_where_the_run_generalises(tmp_path):
+    """A run whose test accuracy reaches 0.9 at step 144 (ln L = -7.2) against a map visited
+    only down to x = -5: short of its target; a map reaching -10 covers it."""
+    step = np.arange(200)
+    metrics = write_metrics(
+        tmp_path / "m.h5", steps=200, t_grok=100.0, ln_loss=-0.05 * step, train_acc=np.where(step >= 40, 1.0, 0.5)
+    )
+    shallow = increasing_entropy()
+    shallow[:10] = np.nan  # columns below x = -5 unvisited
+    paths = [write_landscape(tmp_path / f"{n}.h5", e, X_EDGES, Y_EDGES) for n, e in (("deep", increasing_entropy()), ("shallow", shallow))]
+    table = landscape_summary(paths, [metrics] * 2, ["deep", "shallow"], tmp_path / "s.csv").set_index("name")
+    assert table.loc["deep", "x_target"] == pytest.approx(-7.2) and table.loc["deep", "target"] == "test 0.9"
+    assert table.loc["deep", "coverage_verdict"] == "covered"
+    assert table.loc["shallow", "covered_x_lo"] == pytest.approx(-5.0)
+    assert table.loc["shallow", "coverage_verdict"] == "short"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ rule landscape_summary:
     input:
         EXPERIMENT.summary.inputs,
     output:
-        paths.LANDSCAPE_SUMMARY,
+        report(paths.LANDSCAPE_SUMMARY, caption="../report/summary.rst", category="Landscape summary"),
     log:
         "logs/figures/landscape_summary.log",
     localrule: True

@@ -7,6 +7,8 @@ Every figure writes ``<prefix>.pdf``, ``<prefix>.png`` and ``<prefix>.csv``
 
 from __future__ import annotations
 
+import json
+
 import os
 import string
 from collections.abc import Sequence
@@ -160,6 +162,27 @@ def load_landscape(path: PathLike) -> Landscape:
             f"{path}: entropy shape {entropy.shape} does not match edges ({len(x_edges) - 1}, {len(y_edges) - 1})"
         )
     return Landscape(entropy, x_edges, y_edges, histogram, conv, attrs, str(path))
+
+
+def budget_line(landscape: Landscape) -> str:
+    """What a map cost and whether it converged, for its panel's title: walkers x epochs per
+    walker, windows, and spec 5.11's verdict on its last merge."""
+    from grokglass.figures.landscape_summary import convergence_verdict  # (it imports this module)
+
+    attrs = landscape.attrs
+    try:
+        walkers, epochs = int(attrs["walkers"]), int(attrs["epochs_per_walker"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    line = f"{walkers} × {epochs:,} epochs"
+    try:
+        windows = json.loads(attrs.get("spec", "{}")).get("windows")
+    except (TypeError, ValueError):
+        windows = None
+    if windows:
+        line += f" in {windows['n']} windows"
+    verdict = {"yes": "converged", "no": "not converged"}.get(convergence_verdict(landscape.convergence)["converged"])
+    return line + (f"; {verdict} (spec 5.11)" if verdict else "")
 
 
 # ----------------------------------------------------------------------------- landscape numbers

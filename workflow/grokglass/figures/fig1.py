@@ -1,6 +1,7 @@
 """Figure 1 (and 2): entropy landscapes S(ln L_train, A_test) with overlays (spec 5.12, 7).
 
 One heat-map panel per landscape: S over the visited bins (unvisited blank),
+titled with what it cost (walkers x epochs, windows) and spec 5.11's convergence verdict,
 colour bar "entropy S", the max-entropy curve y*(x) in magenta and the matching
 AdamW run's raw per-step trajectory (ln L_train, smoothed test accuracy) in black.
 
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from grokglass.figures.common import (
     TRAJECTORY_COLUMNS,
     PathLike,
+    budget_line,
     check_lengths,
     heatmap_panel,
     load_landscape,
@@ -51,7 +53,9 @@ def fig1(
         for i, (lpath, mpath, title) in enumerate(zip(landscape_paths, metrics_paths, titles)):
             landscape = load_landscape(lpath)
             trajectory = None if mpath is None else load_metrics(mpath, TRAJECTORY_COLUMNS)
-            table = heatmap_panel(axes[0, i], landscape, trajectory, title, overlay_label)
+            budget = budget_line(landscape)
+            shown = f"{title}\n{budget}" if budget else title
+            table = heatmap_panel(axes[0, i], landscape, trajectory, shown, overlay_label)
             tables.append(tag_panel(table, panel_letter(i), title))
         save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
     return fig

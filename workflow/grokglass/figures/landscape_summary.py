@@ -52,6 +52,13 @@ One CSV row per landscape, columns:
 - maxent_shift_bins, relative_abs_dS: the last merge's convergence numbers (spec 5.11): the
   median over columns of how far y*(x) moved, in bins, and mean_abs_dS over the visited
   entropy range.
+- x_target, target: how deep the map should reach (issue 15): ln L_train at the run's
+  first logged step with test_acc >= 0.9 (target "test 0.9"); for a run that memorises but
+  never generalises, x_mem - 2 ("memorisation - 2"); NaN ("none") for a run that does
+  neither.
+- covered_x_lo, covered_x_hi: the bin edges of the lowest and highest visited columns.
+- coverage_verdict: "covered" when covered_x_lo <= x_target, "short" when not, "unknown"
+  without a target or a visited bin.
 - converged: the spec 5.11 criterion on them, "yes" when the max-entropy curve moved by at
   most 1 bin (median) and relative_abs_dS < 1 %, "no" when not, "unknown" without a
   second merge to compare. A verdict on a landscape that is not converged is provisional.
@@ -79,6 +86,8 @@ from grokglass.figures.common import (
 )
 
 MEMORISATION_ACC = 0.99
+TARGET_TEST_ACC = 0.9  # issue 15: a map reaches down to where its run generalises ...
+TARGET_BELOW_MEMORISATION = 2.0  # ... or, if it never does, this far below memorisation
 SUMMARY_COLUMNS = (
     "name",
     "landscape",
@@ -109,6 +118,11 @@ SUMMARY_COLUMNS = (
     "maxent_shift_bins",
     "relative_abs_dS",
     "converged",
+    "x_target",
+    "target",
+    "covered_x_lo",
+    "covered_x_hi",
+    "coverage_verdict",
 )
 NOISE_LEVELS = 2.0  # a barrier or an advantage counts when it exceeds this many noise levels
 JUMP_LIMIT = 0.25  # accuracy: a larger step of y*(x) between neighbouring columns is a jump
@@ -123,6 +137,22 @@ def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> 
         return float("nan"), float("nan")
     row = metrics.iloc[hit[0]]
     return float(row["step"]), float(row["ln_train_loss"])
+
+
+def coverage(landscape: Landscape, metrics: pd.DataFrame, x_mem: float) -> dict:
+    """The depth target of the map and how far its visited columns reach (module docstring)."""
+    hit = np.flatnonzero(metrics["test_acc"].to_numpy(float) >= TARGET_TEST_ACC)
+    if len(hit):
+        x_target, target = float(metrics["ln_train_loss"].iloc[hit[0]]), f"test {TARGET_TEST_ACC:g}"
+    elif np.isfinite(x_mem):
+        x_target, target = x_mem - TARGET_BELOW_MEMORISATION, f"memorisation - {TARGET_BELOW_MEMORISATION:g}"
+    else:
+        x_target, target = float("nan"), "none"
+    columns = np.flatnonzero(landscape.visited.any(axis=1))
+    lo = float(landscape.x_edges[columns[0]]) if len(columns) else float("nan")
+    hi = float(landscape.x_edges[columns[-1] + 1]) if len(columns) else float("nan")
+    verdict = "unknown" if not (np.isfinite(x_target) and np.isfinite(lo)) else ("covered" if lo <= x_target else "short")
+    return {"x_target": x_target, "target": target, "covered_x_lo": lo, "covered_x_hi": hi, "coverage_verdict": verdict}
 
 
 def barrier_depth(column: np.ndarray, j_a: int, j_b: int) -> tuple[float, bool]:
@@ -278,6 +308,7 @@ def summarise(
     noise = noise[np.isfinite(noise)]
     out["noise_mean_abs_dS"] = float(noise[-1]) if len(noise) else nan
     out.update(convergence_verdict(landscape.convergence))
+    out.update(coverage(landscape, metrics, x_mem))
     out["advantage_spread"] = advantage_spread(walker_maps, entropy, yc, idx, adamw)
     out["path_barrier_depth"] = path_barrier_depth(entropy, ye, idx, adamw)
     out.update(verdicts(out))
@@ -297,7 +328,7 @@ def landscape_summary(
     check_lengths(landscape_paths=landscape_paths, metrics_paths=metrics_paths, names=names)
     rows = []
     for lpath, mpath, name in zip(landscape_paths, metrics_paths, names):
-        metrics = load_metrics(mpath, ("step", "ln_train_loss", "test_acc_smooth", "train_acc"))
+        metrics = load_metrics(mpath, ("step", "ln_train_loss", "test_acc", "test_acc_smooth", "train_acc"))
         row = {"name": name, "landscape": str(lpath), "metrics": str(mpath)}
         row.update(summarise(load_landscape(lpath), metrics, walker_maps=_walker_maps(lpath)))
         rows.append(row)
