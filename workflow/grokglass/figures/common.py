@@ -174,15 +174,15 @@ def budget_line(landscape: Landscape) -> str:
         walkers, epochs = int(attrs["walkers"]), int(attrs["epochs_per_walker"])
     except (KeyError, TypeError, ValueError):
         return ""
-    line = f"{walkers} × {epochs:,} epochs"
+    line = f"{walkers}×{epochs:,} epochs"
     try:
         windows = json.loads(attrs.get("spec", "{}")).get("windows")
     except (TypeError, ValueError):
         windows = None
     if windows:
-        line += f" in {windows['n']} windows"
+        line += f", {windows['n']} windows"
     verdict = {"yes": "converged", "no": "not converged"}.get(convergence_verdict(landscape.convergence)["converged"])
-    return line + (f"; {verdict} (spec 5.11)" if verdict else "")
+    return line + (f"; {verdict}" if verdict else "")
 
 
 # ----------------------------------------------------------------------------- landscape numbers

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
@@ -42,6 +43,15 @@ PANELS = (
 def _log_sensible(values: np.ndarray) -> bool:
     v = values[np.isfinite(values)]
     return len(v) >= 2 and bool(np.all(v > 0)) and v.max() / v.min() > 10.0
+
+
+def _log_epochs_axis(axis) -> None:
+    """A log axis of epochs labelled 1, 2, 5 x 10^k in plain numbers: within a decade or two the
+    default labels every minor tick in 10^x form, and they overlap."""
+    axis.axes.set_xscale("log")
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _half_kT(attrs: dict) -> float | None:
@@ -116,7 +126,7 @@ def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
             if column == "kinetic_per_param":
                 y = _kinetic_references(ax, x, table, half_kT, y)
             if _log_sensible(np.asarray(x, dtype=np.float64)):
-                ax.set_xscale("log")
+                _log_epochs_axis(ax.xaxis)
             if _log_sensible(y):
                 ax.set_yscale("log")
         note = windows_note(landscape_path)
