@@ -1,4 +1,5 @@
 import copy
+import glob
 import os
 import subprocess
 import sys
@@ -336,3 +337,14 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     bad["wlmd"]["crosscheck"] = {"task": "nope", "epochs": 10}
     with pytest.raises(C.ConfigError, match="wlmd.crosscheck: task 'nope' is not an expression task"):
         build(bad)
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "docs", "experiments", "*.yaml"))), ids=os.path.basename)
+def test_documented_experiment_overlays_build(raw, path):
+    """Each docs/experiments file, merged over config.yaml as `--configfile` does, builds at each
+    of its scales (a stale key there would only fail when someone reruns the experiment)."""
+    with open(path) as fh:
+        extra = yaml.safe_load(fh)
+    merged = C.deep_merge(copy.deepcopy(raw), extra)
+    for scale in extra["scales"]:
+        assert build({**merged, "scale": scale}).runs
