@@ -339,7 +339,9 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
         build(bad)
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "docs", "experiments", "*.yaml"))), ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(ROOT, "docs", "experiments", "*.yaml"))), ids=os.path.basename
+)
 def test_documented_experiment_overlays_build(raw, path):
     """Each docs/experiments file, merged over config.yaml as `--configfile` does, builds at each
     of its scales (a stale key there would only fail when someone reruns the experiment)."""

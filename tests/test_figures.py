@@ -399,7 +399,10 @@ def test_summary_coverage_reaches_where_the_run_generalises(tmp_path):
     )
     shallow = increasing_entropy()
     shallow[:10] = np.nan  # columns below x = -5 unvisited
-    paths = [write_landscape(tmp_path / f"{n}.h5", e, X_EDGES, Y_EDGES) for n, e in (("deep", increasing_entropy()), ("shallow", shallow))]
+    paths = [
+        write_landscape(tmp_path / f"{n}.h5", e, X_EDGES, Y_EDGES)
+        for n, e in (("deep", increasing_entropy()), ("shallow", shallow))
+    ]
     table = landscape_summary(paths, [metrics] * 2, ["deep", "shallow"], tmp_path / "s.csv").set_index("name")
     assert table.loc["deep", "x_target"] == pytest.approx(-7.2) and table.loc["deep", "target"] == "test 0.9"
     assert table.loc["deep", "coverage_verdict"] == "covered"
@@ -462,7 +465,7 @@ def test_crosscheck_compares_two_maps_on_their_shared_bins(tmp_path):
         xc, yc = 0.5 * (x_edges[1:] + x_edges[:-1]), 0.5 * (y_edges[1:] + y_edges[:-1])
         X, Y = np.meshgrid(xc, yc, indexing="ij")
         S = 40.0 * X - 25.0 * (Y - 0.3) ** 2
-        return np.where((X >= visited_x[0]) & (X <= visited_x[1]) & (Y < 0.8), S, np.nan), X
+        return np.where((visited_x[0] <= X) & (visited_x[1] >= X) & (Y < 0.8), S, np.nan), X
 
     y_edges = np.linspace(0.0, 1.0, 11)
     fast_x, paper_x = np.arange(-6.0, 0.6001, 0.2), np.arange(-3.0, 2.0001, 0.2)
@@ -485,7 +488,9 @@ def test_crosscheck_compares_two_maps_on_their_shared_bins(tmp_path):
     assert numbers["x_lo"] == pytest.approx(-1.7) and numbers["x_hi"] == pytest.approx(0.3)
     assert numbers["n_common_bins"] == 11 * 8 == len(table)
     assert numbers["mean_abs_difference"] == pytest.approx(0.0, abs=1e-9)
-    assert numbers["noise_fast"] == pytest.approx(0.5, abs=0.01) and numbers["noise_paper"] == pytest.approx(0.5, abs=0.01)
+    assert numbers["noise_fast"] == pytest.approx(0.5, abs=0.01) and numbers["noise_paper"] == pytest.approx(
+        0.5, abs=0.01
+    )
     assert numbers["noise_level"] == pytest.approx(np.hypot(numbers["noise_fast"], numbers["noise_paper"]))
     assert numbers["verdict"] == "agree"
     assert any(isinstance(c, QuadMesh) for c in figure.axes[2].collections)

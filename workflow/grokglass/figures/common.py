@@ -8,7 +8,6 @@ Every figure writes ``<prefix>.pdf``, ``<prefix>.png`` and ``<prefix>.csv``
 from __future__ import annotations
 
 import json
-
 import os
 import string
 from collections.abc import Sequence

@@ -128,7 +128,13 @@ def compare(fast: Landscape, paper: Landscape, fast_previous=None, paper_previou
         numbers["noise_level"] = float(np.hypot(*noises))
         numbers["verdict"] = "agree" if numbers["mean_abs_difference"] <= numbers["noise_level"] else "disagree"
     table = pd.DataFrame(
-        {"ln_train_loss": x_centres[ii], "test_accuracy": y_centres[jj], "S_fast": a, "S_paper": b, "difference": difference}
+        {
+            "ln_train_loss": x_centres[ii],
+            "test_accuracy": y_centres[jj],
+            "S_fast": a,
+            "S_paper": b,
+            "difference": difference,
+        }
     )
     return numbers, table
 
@@ -136,7 +142,11 @@ def compare(fast: Landscape, paper: Landscape, fast_previous=None, paper_previou
 def _map_panel(ax, landscape: Landscape, title: str, outline: tuple[float, float] | None) -> None:
     visited = np.flatnonzero(landscape.visited.any(axis=1))
     mesh = ax.pcolormesh(
-        landscape.x_edges, landscape.y_edges, np.ma.masked_invalid(landscape.entropy.T), cmap=ENTROPY_CMAP, rasterized=True
+        landscape.x_edges,
+        landscape.y_edges,
+        np.ma.masked_invalid(landscape.entropy.T),
+        cmap=ENTROPY_CMAP,
+        rasterized=True,
     )
     ax.figure.colorbar(mesh, ax=ax, label="entropy S")
     if len(visited):
@@ -200,5 +210,7 @@ def crosscheck(
         _difference_panel(axes[2], fast, table, numbers)
         save_figure(fig, out_prefix, table)
     csv = output_paths(out_prefix)["csv"]
-    write_csv(pd.DataFrame([{**numbers, "fast": fast.path, "paper": paper.path}]), csv.with_name(f"{csv.stem}_summary.csv"))
+    write_csv(
+        pd.DataFrame([{**numbers, "fast": fast.path, "paper": paper.path}]), csv.with_name(f"{csv.stem}_summary.csv")
+    )
     return fig

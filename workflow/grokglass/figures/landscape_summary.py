@@ -151,7 +151,9 @@ def coverage(landscape: Landscape, metrics: pd.DataFrame, x_mem: float) -> dict:
     columns = np.flatnonzero(landscape.visited.any(axis=1))
     lo = float(landscape.x_edges[columns[0]]) if len(columns) else float("nan")
     hi = float(landscape.x_edges[columns[-1] + 1]) if len(columns) else float("nan")
-    verdict = "unknown" if not (np.isfinite(x_target) and np.isfinite(lo)) else ("covered" if lo <= x_target else "short")
+    verdict = (
+        "unknown" if not (np.isfinite(x_target) and np.isfinite(lo)) else ("covered" if lo <= x_target else "short")
+    )
     return {"x_target": x_target, "target": target, "covered_x_lo": lo, "covered_x_hi": hi, "coverage_verdict": verdict}
 
 
