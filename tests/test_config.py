@@ -128,7 +128,7 @@ def test_building_the_experiment_imports_neither_torch_nor_h5py():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["142", "22"]
+    assert out.stdout.split() == ["142", "23"]
 
 
 def test_figure_merge_and_landscape_jobs_start_without_torch():
@@ -157,25 +157,25 @@ def test_ising_task_kind_is_kept_apart_from_the_expression_tasks(raw):
     ising = experiment.datasets["ising"]
     assert ising == IsingDataset.from_config("ising", config["tasks"]["ising"], 0)
     assert ising.temperatures[:3] == (1.0, 1.1, 1.2) and len(ising.temperatures) == 41
-    assert ising.L == 16 and ising.pool_size == 5000
-    assert {r.fraction for r in E.ising_runs(config).values()} == {0.2}
+    assert ising.L == 8 and ising.pool_size == 5000 and ising.label_margin == 0.125
+    assert {r.fraction for r in E.ising_runs(config).values()} == {0.4}
 
 
 def test_ising_sweeps_expand_to_one_run_per_value_sharing_the_base_run(raw):
     config = C.resolve(copy.deepcopy(raw))
     runs = E.ising_runs(config)
     base = E.ising_run(config)
-    assert base.name == "ising_beta1_wd0.01_drop0_init1"
+    assert base.name == "ising_beta1_wd1_drop0_init10"
     assert len(runs) == 1 + 4 + 4 + 3 + 2  # the base value of each sweep is the base run
     sweeps = E.ising_sweep_runs(config)
     assert sweeps["inverse_temperature"][2] == base
     beta = sweeps["inverse_temperature"][0]
-    assert beta.model.inverse_temperature == 0.25 and beta.weight_decay == 0.01
-    assert beta.name == "ising_beta0.25_wd0.01_drop0_init1" and runs[beta.name] == beta
-    wd = sweeps["weight_decay"][4]
-    assert wd.weight_decay == 1.0 and wd.model.inverse_temperature == 1.0
+    assert beta.model.inverse_temperature == 0.25 and beta.weight_decay == 1.0
+    assert beta.name == "ising_beta0.25_wd1_drop0_init10" and runs[beta.name] == beta
+    wd = sweeps["weight_decay"][0]
+    assert wd.weight_decay == 0.0 and wd.model.inverse_temperature == 1.0 and wd.model.init_scale == 10.0
     assert sweeps["dropout"][1].model.dropout == 0.04
-    assert all(r.task == "ising" and r.model.kind == "mlp" and r.fraction == 0.2 for r in runs.values())
+    assert all(r.task == "ising" and r.model.kind == "mlp" and r.fraction == 0.4 for r in runs.values())
     figures = E.build(config).figures
     assert figures["ising_dropout"].kwargs["metrics_paths"] == [r.metrics_path for r in sweeps["dropout"]]
     assert figures["ising_dropout"].kwargs["titles"][1] == "(b) dropout = 0.04"
@@ -193,20 +193,20 @@ def test_ising_landscape_uses_the_base_network_without_dropout(raw):
     config = C.resolve(changed)
     land = E.build(config).landscapes["dense_ising"]
     assert land == E.ising_landscape(config)
-    assert land.model == DenseModel(hidden=(128, 128, 64), dropout=0.0, inverse_temperature=1.0, init_scale=1.0)
+    assert land.model == DenseModel(hidden=(128, 128, 64), dropout=0.0, inverse_temperature=1.0, init_scale=10.0)
     assert land.grid.lows == (-12.0, -1.0) and land.grid.highs == (2.0, 11.0)  # y: wlmd.grid.y
-    assert land.fraction == 0.2 and land.task == "ising"
+    assert land.fraction == 0.4 and land.task == "ising"
     assert E.ising_run(config).model.dropout == 0.1  # the runs keep it
 
 
 def test_pca_settings_change_only_the_layer_analysis_run(raw):
     changed = copy.deepcopy(raw)
-    changed["ising"]["pca"]["settings"] = {"init_scale": 8.0, "weight_decay": 1.0}
+    changed["ising"]["pca"]["settings"] = {"init_scale": 3.0, "weight_decay": 0.1}
     config = C.resolve(changed)
     pca = E.ising_snapshot_spec(config)
-    assert pca.run.model.init_scale == 8.0 and pca.run.weight_decay == 1.0
+    assert pca.run.model.init_scale == 3.0 and pca.run.weight_decay == 0.1
     assert (pca.n_snapshots, pca.update_window, pca.max_points) == (30, 20, 2000)
-    assert E.ising_run(config).model.init_scale == 1.0
+    assert E.ising_run(config).model.init_scale == 10.0
     assert E.build(config).snapshots == pca
 
 

@@ -238,6 +238,28 @@ def test_stratified_splits_balance_every_train_prefix(tmp_path):
     assert np.bincount(split.train_labels.numpy()).tolist() == [10, 10, 10, 10]
 
 
+def test_label_margin_keeps_every_energy_clear_of_the_class_boundaries(tmp_path):
+    e = np.array([-1.6, -1.56, -1.5, -1.47, -1.2, -1.01, -0.7, -0.46, 0.1])
+    assert ising.outside_margin(e, 0.05).tolist() == [True, True, False, False, True, False, True, False, True]
+    assert ising.outside_margin(e, 0.0).all()
+    with pytest.raises(ValueError, match="half a class width"):
+        ising.outside_margin(e, 0.25)
+    path = tmp_path / "margin.h5"
+    margin = 0.15  # more than one worst-case spin flip (8 / 64) of the 8 x 8 lattice
+    summary = ising.generate_ising_dataset(path, **dict(TINY, pool_size=80), label_margin=margin, log=lambda s: None)
+    with h5py.File(path, "r") as h5:
+        e, labels = h5["energy"][()], h5["labels"][()]
+        assert h5.attrs["label_margin"] == margin
+    distance = np.abs(e[:, None] - ising.label_boundaries()).min(axis=1)
+    assert distance.min() >= margin and np.bincount(labels).tolist() == [20, 20, 20, 20]
+    assert summary["n_within_margin"] > 0 and summary["n_samples"] == 8 * 40 + 40
+    # a configuration flipped at up to one site keeps its label (a flip moves e by at most 8 / N)
+    spins = torch.from_numpy(h5py.File(path, "r")["inputs"][()]).view(-1, 8, 8)
+    flipped = spins.clone()
+    flipped[:, 3, 5] *= -1
+    assert np.array_equal(ising.energy_labels(ising.energy_per_spin(flipped).numpy()), labels)
+
+
 def test_dataset_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="class 0 has 0"):  # only hot temperatures: no class 0
         ising.generate_ising_dataset(tmp_path / "x.h5", **dict(TINY, temperatures=[4.0, 5.0]), log=lambda s: None)
@@ -581,6 +603,24 @@ def test_ising_training_figure(tmp_path):
     assert sorted(table["panel"].unique()) == ["a", "b", "c"]
     assert set(table["series"]) == {"train", "test"}
     assert (table["t_test99"] - table["t_train99"]).groupby(table["panel"]).first().is_monotonic_increasing
+    delays = pd.read_csv(tmp_path / "train_delays.csv")
+    assert delays["title"].tolist() == ["β=0.5", "β=1", "β=2"]
+    # sigmoid curves: train crosses 0.99 at t_mem + 3 ln 99, test 0.9 at t_grok + 8 ln 9
+    assert delays["t_train99"].tolist() == [34] * 3
+    assert delays["t_test90"].tolist() == [78, 158, 238] and delays["t_test80"].tolist() == [72, 152, 232]
+    assert delays["delay90"].tolist() == [44, 124, 204]
+    assert (delays["best_test"] > 0.99).all() and delays["best_test_step"].tolist() == [300] * 3
+
+
+def test_ising_training_figure_says_when_test_never_reaches_0_9(tmp_path):
+    from grokglass.figures.ising import ising_training
+
+    path = _synthetic_metrics(tmp_path / "memorises.h5", 20, 60)
+    write_table(path, {**read_metrics(path), "test_acc": np.full(301, 0.66)}, {"run": "{}"})
+    ising_training([path], ["wd 0.01"], tmp_path / "flat")
+    row = pd.read_csv(tmp_path / "flat_delays.csv").iloc[0]
+    assert row["t_train99"] == 34 and pd.isna(row["t_test90"]) and pd.isna(row["delay90"])
+    assert row["best_test"] == pytest.approx(0.66)
 
 
 def test_ising_pca_figure(tmp_path):

@@ -43,6 +43,7 @@ DEFAULT_SAMPLES_PER_TEMPERATURE = IsingDataset.samples_per_temperature
 DEFAULT_CHAINS_PER_TEMPERATURE = IsingDataset.chains_per_temperature
 DEFAULT_POOL_SIZE = IsingDataset.pool_size
 DEFAULT_LABEL_RANGE = IsingDataset.label_range
+DEFAULT_LABEL_MARGIN = IsingDataset.label_margin
 
 DEFAULTS_NOTE = (
     "[D] choices (spec 10.2): square L x L lattice, periodic boundaries, J=1, h=0; "
@@ -54,7 +55,9 @@ DEFAULTS_NOTE = (
     "every proposed spin deterministically); labels = n_classes equal-width intervals of the energy "
     "per spin over label_range, left-closed ([lo, lo+w) -> 0, ...), values above the range go to the "
     "last class and below it to class 0 (label_mode 'fixed'; the alternative over the observed range "
-    "is not used); classes balanced by subsampling pool_size / n_classes per class with a generator "
+    "is not used); label_margin 0 keeps every configuration (a margin m > 0 drops those whose "
+    "energy per spin lies within m of an inner class boundary, before balancing); classes balanced "
+    "by subsampling pool_size / n_classes per class with a generator "
     "seeded by seed; inputs are the spins as +-1 float32 flattened row-major to L*L; the split "
     "permutation is tasks.split_permutation(pool_size, split_seed) (random, so a train prefix is "
     "balanced only on average unless stratified_splits)."
@@ -354,6 +357,29 @@ def energy_labels(
     )
 
 
+def _check_margin(margin: float, n_classes: int, label_range: tuple[float, float]) -> None:
+    half_width = (float(label_range[1]) - float(label_range[0])) / n_classes / 2
+    if not 0 <= margin < half_width:
+        raise ValueError(f"label_margin must be >= 0 and below half a class width ({half_width:g}), got {margin:g}")
+
+
+def outside_margin(
+    e: np.ndarray, margin: float, n_classes: int = 4, label_range: tuple[float, float] = DEFAULT_LABEL_RANGE
+) -> np.ndarray:
+    """Mask of the energies per spin at least `margin` away from every inner class boundary.
+
+    Issue 16: the classifier's errors sit within a spin flip or two of a boundary, where a
+    label hangs on one bond; a margin removes those configurations so that every label is
+    robust to a few flips. One flip changes e by at most 8 / N (N = L * L spins).
+    """
+    _check_margin(margin, n_classes, label_range)
+    e = np.asarray(e, np.float64)
+    if margin == 0:
+        return np.ones(e.shape, dtype=bool)
+    distance = np.abs(e[..., None] - label_boundaries(n_classes, label_range)).min(axis=-1)
+    return distance >= margin
+
+
 def balance_classes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Indices of `per_class` randomly chosen examples of every class (class-major order).
 
@@ -408,6 +434,7 @@ def generate_ising_dataset(
     include_infinite_temperature: bool = True,
     n_classes: int = 4,
     label_range: tuple[float, float] = DEFAULT_LABEL_RANGE,
+    label_margin: float = DEFAULT_LABEL_MARGIN,
     pool_size: int = DEFAULT_POOL_SIZE,
     split_seed: int = 0,
     seed: int = 0,
@@ -422,8 +449,11 @@ def generate_ising_dataset(
     samples_per_temperature must be a multiple of chains_per_temperature (each chain
     gives samples_per_temperature / chains_per_temperature samples). With
     include_infinite_temperature, samples_per_temperature random configurations are
-    added. Returns a summary dict (class counts before balancing, sizes).
+    added. With label_margin > 0, configurations within label_margin (energy per spin)
+    of an inner class boundary are dropped before balancing. Returns a summary dict
+    (class counts before balancing, after the margin, sizes).
     """
+    _check_margin(label_margin, n_classes, label_range)
     if pool_size % n_classes:
         raise ValueError(f"pool_size={pool_size} is not a multiple of n_classes={n_classes}")
     if samples_per_temperature % chains_per_temperature:
@@ -452,6 +482,8 @@ def generate_ising_dataset(
         # a seed of its own, derived from `seed`, so adding T = inf does not change the chains
         parts.append(infinite_temperature_samples(samples_per_temperature, L, seed + 1_000_003, device))
     every = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    n_sampled = len(every["energy"])
+    every = _drop_near_boundaries(every, label_margin, n_classes, label_range, log)
     labels_all = energy_labels(every["energy"], n_classes, label_range)
     counts = np.bincount(labels_all, minlength=n_classes)
     log(f"ising: {len(labels_all)} samples, per class {counts.tolist()}")
@@ -488,6 +520,7 @@ def generate_ising_dataset(
                 initial_state=initial_state,
                 label_mode="fixed",
                 label_range=[float(v) for v in label_range],
+                label_margin=float(label_margin),
                 label_boundaries=boundaries.tolist(),
                 class_counts_before_balancing=counts.tolist(),
                 pool_size=int(pool_size),
@@ -501,7 +534,22 @@ def generate_ising_dataset(
             ),
         )
     log(f"ising: wrote {path}: {len(labels)} examples ({pool_size // n_classes} per class)")
-    return {"class_counts": counts.tolist(), "n_examples": len(labels), "n_samples": len(labels_all)}
+    return {
+        "class_counts": counts.tolist(),
+        "n_examples": len(labels),
+        "n_samples": n_sampled,
+        "n_within_margin": n_sampled - len(labels_all),
+    }
+
+
+def _drop_near_boundaries(
+    every: dict[str, np.ndarray], margin: float, n_classes: int, label_range: tuple[float, float], log
+) -> dict[str, np.ndarray]:
+    if margin == 0:
+        return every
+    keep = outside_margin(every["energy"], margin, n_classes, label_range)
+    log(f"ising: label_margin {margin:g} drops {int((~keep).sum())} of {len(keep)} samples near class boundaries")
+    return {key: value[keep] for key, value in every.items()}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -531,6 +579,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-classes", type=int, default=4)
     parser.add_argument("--label-range", type=float, nargs=2, default=list(DEFAULT_LABEL_RANGE))
+    parser.add_argument(
+        "--label-margin",
+        type=float,
+        default=DEFAULT_LABEL_MARGIN,
+        help="drop configurations whose energy per spin lies within this of an inner class boundary",
+    )
     parser.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
@@ -572,6 +626,7 @@ def run(args) -> int:
         include_infinite_temperature=not args.no_infinite_temperature,
         n_classes=args.n_classes,
         label_range=tuple(args.label_range),
+        label_margin=args.label_margin,
         pool_size=args.pool_size,
         chains_per_temperature=args.chains_per_temperature,
         initial_state=args.initial_state,

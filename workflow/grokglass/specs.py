@@ -123,6 +123,7 @@ class IsingDataset:
     chains_per_temperature: int = 20
     n_classes: int = 4
     label_range: tuple[float, float] = (-2.0, 0.0)
+    label_margin: float = 0.0  # energy per spin kept clear of each inner boundary (issue 16)
     pool_size: int = 5000
     stratified_splits: bool = False
     seed: int = 0

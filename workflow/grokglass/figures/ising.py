@@ -2,10 +2,15 @@
 
 :func:`ising_training` — one panel per run (e.g. one per beta_s, weight decay or
 dropout value): train and test accuracy vs epoch on a log x axis (full batch, so
-one epoch = one step), with the grokking delay tau = t_test99 - t_train99 in the
-legend title when both are reached.
-CSV: panel, title, series ('train' / 'test'), step, accuracy, t_train99, t_test99
-(the milestones of the panel's run, empty when never reached).
+one epoch = one step), with the grokking delay tau = t_test90 - t_train99 in the
+legend title when both are reached, else tau80 = t_test80 - t_train99 (issue 16: the Ising
+task's test accuracy rarely reaches 0.99, nor always 0.9; tau99 = t_test99 - t_train99 of
+spec 10.4 is in the CSVs).
+CSV: panel, title, series ('train' / 'test'), step, accuracy, t_train99, t_test80, t_test90,
+t_test99 (the milestones of the panel's run, empty when never reached).
+Delays CSV (<prefix>_delays.csv): one row per run: title, t_train99, t_test80, t_test90,
+t_test99, delay80, delay90, delay99, best_test, best_test_step, final_test (t_test80 for runs
+whose slow rise stops short of 0.9, validation 7.4).
 
 :func:`ising_pca` — from a snapshot file of ising_model.train_with_snapshots:
 (a) fraction of active weights |w| > 0.05 max|w| per layer vs step (log x),
@@ -40,10 +45,16 @@ from grokglass.figures.common import (
     panel_letter,
     save_figure,
     tag_panel,
+    write_csv,
 )
 from grokglass.figures.style import figure_style
 
 EPOCH_LABEL = "epochs"
+TEST_LEVELS = (0.8, 0.9, 0.99)
+INT_COLUMNS = (
+    "t_train99",
+    *(f"{p}{round(100 * v)}" for p in ("t_test", "delay") for v in TEST_LEVELS),
+)  # empty where never reached
 PCA_TITLES = (
     "(a) active weights",
     "(b) components for 90% variance",
@@ -52,12 +63,35 @@ PCA_TITLES = (
 )  # = before / after grokking when it groks
 
 
-def _milestones(frame: pd.DataFrame) -> tuple[int | None, int | None]:
-    steps = frame["step"].to_numpy()
-    return (
-        first_step(steps, frame["train_acc"].to_numpy(), 0.99),
-        first_step(steps, frame["test_acc"].to_numpy(), 0.99),
-    )
+def _difference(later: int | None, earlier: int | None) -> int | None:
+    return None if later is None or earlier is None else later - earlier
+
+
+def delays(frame: pd.DataFrame) -> dict:
+    """The grokking milestones of one run's metrics: epochs, delays and the best test accuracy."""
+    steps, test = frame["step"].to_numpy(), frame["test_acc"].to_numpy()
+    t_train99 = first_step(steps, frame["train_acc"].to_numpy(), 0.99)
+    t_test = {f"t_test{round(100 * v)}": first_step(steps, test, v) for v in TEST_LEVELS}
+    best = int(np.argmax(test))
+    return {
+        "t_train99": t_train99,
+        **t_test,
+        **{key.replace("t_test", "delay"): _difference(t, t_train99) for key, t in t_test.items()},
+        "best_test": float(test[best]),
+        "best_test_step": int(steps[best]),
+        "final_test": float(test[-1]),
+    }
+
+
+def _delay_heading(milestones: dict) -> str | None:
+    if milestones["delay90"] is not None:
+        return f"τ₀.₉ = {milestones['delay90']:,}"
+    if milestones["t_train99"] is None:
+        return None
+    best = f"test never ≥ 0.9 (best {milestones['best_test']:.2f})"
+    if milestones["delay80"] is not None:  # the slow rise stops short of 0.9 (validation 7.4)
+        return f"τ₀.₈ = {milestones['delay80']:,}; {best}"
+    return best
 
 
 def ising_training(
@@ -73,18 +107,16 @@ def ising_training(
     nrows = math.ceil(n / ncols)
     with figure_style():
         fig, axes = new_figure(nrows, ncols)
-        tables = []
+        tables, summary = [], []
         for i, (path, title) in enumerate(zip(metrics_paths, titles)):
             frame = load_metrics(path)
             ax = axes.flat[i]
-            t_train, t_test = _milestones(frame)
+            milestones = delays(frame)
+            summary.append({"title": title, **milestones})
             d = accuracy_panel(ax, frame, title, log_x=True, xmax=xmax, legend=False)
             ax.set_xlabel(EPOCH_LABEL)
-            heading = None
-            if t_train is not None and t_test is not None:
-                heading = f"τ = {t_test - t_train:,}"
-            elif t_train is not None:
-                heading = "test never ≥ 0.99"
+            ax.axhline(0.9, color="0.6", lw=0.6, ls=":")
+            heading = _delay_heading(milestones)
             ax.legend(loc="best", fontsize="small", title=heading, title_fontsize="small")
             rows = pd.concat(
                 [
@@ -93,12 +125,13 @@ def ising_training(
                 ],
                 ignore_index=True,
             )
-            rows["t_train99"] = t_train
-            rows["t_test99"] = t_test
+            for key in ("t_train99", "t_test80", "t_test90", "t_test99"):
+                rows[key] = milestones[key]
             tables.append(tag_panel(rows, panel_letter(i), title))
         for ax in axes.flat[n:]:
             ax.remove()
         save_figure(fig, out_prefix, pd.concat(tables, ignore_index=True))
+        write_csv(pd.DataFrame(summary).astype({k: "Int64" for k in INT_COLUMNS}), f"{out_prefix}_delays.csv")
     return fig
 
 
