@@ -88,7 +88,7 @@ def _delay_heading(milestones: dict) -> str | None:
         return f"τ₀.₉ = {milestones['delay90']:,}"
     if milestones["t_train99"] is None:
         return None
-    best = f"test never ≥ 0.9 (best {milestones['best_test']:.2f})"
+    best = f"test never ≥ 0.9 (best {milestones['best_test']:.3f})"
     if milestones["delay80"] is not None:  # the slow rise stops short of 0.9 (validation 7.4)
         return f"τ₀.₈ = {milestones['delay80']:,}; {best}"
     return best
