@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from grokglass import ising
-from grokglass.figures.ising import delays
+from grokglass.analysis import delays
 from grokglass.io import read_metrics
 from grokglass.specs import DenseModel, RunSpec
 from grokglass.train import run_training

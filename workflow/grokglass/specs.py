@@ -133,6 +133,7 @@ class IsingDataset:
     def __post_init__(self):
         object.__setattr__(self, "temperatures", tuple(float(t) for t in self.temperatures))
         object.__setattr__(self, "label_range", tuple(float(v) for v in self.label_range))
+        object.__setattr__(self, "label_margin", float(self.label_margin))  # 0 and 0.0: one spec
 
     @classmethod
     def from_config(cls, name: str, task: dict, split_seed: int) -> IsingDataset:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokglass.analysis import first_step
+from grokglass.analysis import TEST_LEVELS, delays, first_step
 from grokglass.figures import style
 from grokglass.figures.common import (
     PathLike,
@@ -50,7 +50,6 @@ from grokglass.figures.common import (
 from grokglass.figures.style import figure_style
 
 EPOCH_LABEL = "epochs"
-TEST_LEVELS = (0.8, 0.9, 0.99)
 INT_COLUMNS = (
     "t_train99",
     *(f"{p}{round(100 * v)}" for p in ("t_test", "delay") for v in TEST_LEVELS),
@@ -61,26 +60,6 @@ PCA_TITLES = (
     "(c) at memorisation",
     "(d) end of training",
 )  # = before / after grokking when it groks
-
-
-def _difference(later: int | None, earlier: int | None) -> int | None:
-    return None if later is None or earlier is None else later - earlier
-
-
-def delays(frame: pd.DataFrame) -> dict:
-    """The grokking milestones of one run's metrics: epochs, delays and the best test accuracy."""
-    steps, test = frame["step"].to_numpy(), frame["test_acc"].to_numpy()
-    t_train99 = first_step(steps, frame["train_acc"].to_numpy(), 0.99)
-    t_test = {f"t_test{round(100 * v)}": first_step(steps, test, v) for v in TEST_LEVELS}
-    best = int(np.argmax(test))
-    return {
-        "t_train99": t_train99,
-        **t_test,
-        **{key.replace("t_test", "delay"): _difference(t, t_train99) for key, t in t_test.items()},
-        "best_test": float(test[best]),
-        "best_test_step": int(steps[best]),
-        "final_test": float(test[-1]),
-    }
 
 
 def _delay_heading(milestones: dict) -> str | None:
