@@ -1,4 +1,5 @@
 import copy
+import re
 import glob
 import os
 import subprocess
@@ -128,7 +129,7 @@ def test_building_the_experiment_imports_neither_torch_nor_h5py():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["142", "23"]
+    assert out.stdout.split() == ["142", "58"]
 
 
 def test_figure_merge_and_landscape_jobs_start_without_torch():
@@ -299,6 +300,48 @@ def test_bad_window_setups_are_one_line_errors(raw, windows, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "overlay,where",
+    [
+        ({"fractions": [0.5]}, "scales.mine.fractions"),
+        ({"fixed_norm": {"widths": [32]}}, "scales.mine.fixed_norm.widths"),
+        ({"wlmd": {"shell": {"widths": [32]}}}, "scales.mine.wlmd.shell.widths"),
+        ({"kozyrev": {"fractions": [0.5]}}, "scales.mine.kozyrev.fractions"),
+        ({"kozyrev": {"optimizers": {"wand": None}}}, "scales.mine.kozyrev.optimizers.wand"),
+        ({"kozyrev": {"optimizers": {"new": {"optimizer": "adamw", "lr": 1.0}}}}, "scales.mine.kozyrev.optimizers.new"),
+        ({"ising": {"sweeps": {"dropout": [0.0]}}}, "scales.mine.ising.sweeps"),
+        ({"tasks": {"sub": "x - y"}}, "scales.mine.tasks.sub"),
+        ({"tasks": {"add": "x - y"}}, "scales.mine.tasks.add"),
+        ({"sweeps": {"fig7": {"task": "square"}}}, "scales.mine.sweeps.fig7"),
+    ],
+)
+def test_a_scale_may_not_change_the_list_of_experiments(raw, overlay, where):
+    edited = copy.deepcopy(raw)
+    edited["scales"]["mine"] = overlay
+    with pytest.raises(C.ConfigError, match=f"config error at {re.escape(where)}: a scale changes sizes"):
+        C.resolve(edited)
+
+
+def test_sizes_a_scale_may_change_and_every_replaced_value_is_named(raw):
+    edited = copy.deepcopy(raw)
+    edited["p"] = 97
+    edited["scales"]["mine"] = {"p": 31, "tasks": {"ising": {"L": 6}}, "kozyrev": {"seeds": 2}}
+    config = C.resolve({**edited, "scale": "mine"})
+    assert config["p"] == 31 and config["tasks"]["ising"]["L"] == 6 and config["fractions"] == raw["fractions"]
+    assert len([r for r in E.kozyrev_runs(config) if r.fraction == 0.5 and r.optimizer == "adamw"]) == 2
+    lines = C.overlay_replacements({**edited, "scale": "mine"})
+    assert "scale mine: p = 31 (config.yaml: 97)" in lines
+    assert f"scale mine: tasks.ising.L = 6 (config.yaml: {raw['tasks']['ising']['L']})" in lines
+    assert not any(line.startswith("scale mine: p ") for line in C.overlay_replacements(edited, "mine", {"p": 5}))
+
+
+def test_config_yaml_is_checked_before_the_overlay_can_hide_a_value(raw):
+    for key, value, message in [("p", 4, "config error at p: 4 is not prime"), ("split_seed", -1, "split_seed")]:
+        edited = {**copy.deepcopy(raw), key: value, "scale": "quick"}
+        with pytest.raises(C.ConfigError, match=message):
+            C.resolve(edited)
+
+
 def test_a_scale_extends_another_and_a_bad_chain_is_named(raw):
     """`extends: quick` applies the quick overlay first, then the scale's own keys."""
     edited = copy.deepcopy(raw)
@@ -319,9 +362,9 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     reduced = build({**copy.deepcopy(raw), "scale": "reduced"})
     lows = {name: spec.grid.lows[0] for name, spec in reduced.landscapes.items()}
     windows = {name: spec.windows.n for name, spec in reduced.landscapes.items() if spec.windows}
-    assert windows == {"grok_add": 8, "grok_square": 4, "grok_cubic": 4, "shell_w32": 3, "shell_w48": 3, "shell_w64": 3}
+    assert windows == {"grok_add": 8, "grok_square": 4, "grok_cubic": 4, "shell_w32": 3, "shell_w64": 3, "shell_w128": 3}
     assert lows["grok_add"] == -9.6 and lows["grok_square"] == lows["grok_cubic"] == -4.4
-    assert all(lows[f"shell_w{w}"] == -2.6 for w in (32, 48, 64))
+    assert all(lows[f"shell_w{w}"] == -2.6 for w in (32, 64, 128))
     assert all(spec.windows.walls == "hard" for spec in reduced.landscapes.values() if spec.windows)
     paper = reduced.landscapes["paper_add"]
     assert paper.windows is None and not paper.grid.hard_walls and paper.sampler.share == "chunk"
@@ -348,5 +391,10 @@ def test_documented_experiment_overlays_build(raw, path):
     with open(path) as fh:
         extra = yaml.safe_load(fh)
     merged = C.deep_merge(copy.deepcopy(raw), extra)
-    for scale in extra["scales"]:
-        assert build({**merged, "scale": scale}).runs
+    # a file of top-level keys runs at the quick scale (profiles/local); they win over its overlay
+    top = {key: value for key, value in extra.items() if key != "scales"}
+    for scale in extra.get("scales", {"quick": None}):
+        config = C.resolve({**merged, "scale": scale}, command_line=top)
+        assert E.build(config).runs
+        if "kozyrev" in top:
+            assert config["kozyrev"]["max_steps"] == top["kozyrev"]["max_steps"]

@@ -72,20 +72,19 @@ def test_paper_scale_dry_run_through_the_slurm_profile():
     assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
 
 
-def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
-    # --forceall: count every job, whatever a previous run left in results/
-    base = snakemake("all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules")
+def test_adding_a_task_and_a_fraction_at_the_top_of_config_yaml_adds_jobs_at_the_quick_scale(tmp_path):
+    """The README's edit (one line in `tasks`, one number in `fractions`) made to config.yaml itself
+    takes effect under profiles/local: the quick overlay changes sizes, not the list of experiments."""
+    work = copy_repo(tmp_path)
+    args = ("all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules")
+    base = snakemake(*args, cwd=work)
     assert base.returncode == 0, base.stderr[-3000:]
     before = job_counts(base.stdout + base.stderr)
-    with open(os.path.join(REPO, "config.yaml")) as fh:
-        raw = yaml.safe_load(fh)
+    raw = yaml.safe_load((work / "config.yaml").read_text())
     raw["tasks"]["sub"] = "x - y"
-    raw["scales"]["quick"]["fractions"].append(0.3)
-    extra = tmp_path / "extended.yaml"
-    extra.write_text(yaml.safe_dump(raw))
-    result = snakemake(
-        "all", "--profile", "profiles/local", "-n", "--forceall", "--quiet", "rules", "--configfile", str(extra)
-    )
+    raw["fractions"].append(0.3)
+    (work / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = snakemake(*args, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
     after = job_counts(result.stdout + result.stderr)
     quick = raw["scales"]["quick"]["wlmd"]
@@ -97,6 +96,23 @@ def test_adding_a_task_and_a_fraction_adds_jobs(tmp_path):
     assert after["wlmd_landscape"] == before["wlmd_landscape"] + 1
     assert after["wlmd_segment"] == before["wlmd_segment"] + segments * groups
     assert after["figure"] == before["figure"]  # same figures, more panels
+
+
+def test_a_value_the_scale_replaces_is_named_at_start_and_a_bad_one_refused_first(tmp_path):
+    work = copy_repo(tmp_path)
+    raw = yaml.safe_load((work / "config.yaml").read_text())
+    raw["p"] = 97
+    (work / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = snakemake("all", "--profile", "profiles/local", "-n", "--quiet", "rules", cwd=work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "scale quick: p = 31 (config.yaml: 97)" in result.stderr
+    for key, value, message in [
+        ("p", 4, "config error at p: 4 is not prime"),
+        ("training", {**raw["training"], "steps": -5}, "config error at training.steps: -5 is less than the minimum"),
+    ]:
+        (work / "config.yaml").write_text(yaml.safe_dump({**raw, key: value}, sort_keys=False))
+        result = snakemake("all", "--profile", "profiles/local", "-n", cwd=work)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-3000:]
 
 
 def test_command_line_config_wins_over_the_scale_overlay():
@@ -162,7 +178,8 @@ def test_quick_scale_end_to_end(finished_quick_run):
         assert (figures / f"{name}.csv").stat().st_size > 0, name
     summary = (figures / "landscape_summary.csv").read_text()
     assert "dense_ising" in summary
-    for landscape in ("grok_add", "grok_square", "grok_cubic", "shell_w32", "shell_w48", "shell_w64", "dense_ising"):
+    widths = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["wlmd"]["shell"]["widths"]
+    for landscape in ("grok_add", "grok_square", "grok_cubic", *(f"shell_w{w}" for w in widths), "dense_ising"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
@@ -222,8 +239,7 @@ def test_a_finished_run_has_nothing_left_to_do(finished_quick_run):
 
 @pytest.mark.e2e
 def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(finished_quick_run):
-    # the quick overlay has its own fractions (two of the paper's four): the quick run's list
-    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["scales"]["quick"]["fractions"].append(0.9))
+    jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["fractions"].append(0.9))
     new_runs = {("train", f"run={sweep}_{opt}_f0.9") for sweep in ("fig7", "fig8") for opt in ("adamw", "hybrid")}
     assert jobs == new_runs | {("figure", "figure=fig7"), ("figure", "figure=fig8"), ("all", "")}
 
@@ -256,7 +272,7 @@ def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(
 @pytest.mark.e2e
 def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_quick_run):
     jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["sweeps"]["fig8"]["hybrid"].update(kT=0.9))
-    fractions = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["scales"]["quick"]["fractions"]
+    fractions = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["fractions"]
     runs = {("train", f"run=fig8_hybrid_f{f:g}") for f in fractions}
     assert jobs == runs | {("figure", "figure=fig8"), ("all", "")}
 

@@ -81,14 +81,17 @@ def _check_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_run(args) -> int:
-    from grokglass.config import ConfigError
+    from grokglass.config import ConfigError, overlay_replacements, read_yaml
     from grokglass.experiment import load_experiment
 
     try:
         experiment = load_experiment(args.config, scale=args.scale)
+        raw = read_yaml(args.config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    for line in overlay_replacements(raw, args.scale):
+        _log(line)
     _log(
         f"{args.config} (scale {experiment.config.get('scale', 'paper')}): {len(experiment.runs)} runs, "
         f"{len(experiment.landscapes)} landscapes, {len(experiment.figures)} figures, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,143 @@ def resolve(raw: dict, schema: str | Path | None = None, command_line: dict | No
     for name, overlay in scales.items():  # every overlay, not only the selected one, so a typo shows at once
         if overlay is not None:
             check_unknown_keys(_own_keys(overlay), schema, where=f"scales.{name}", partial=True)
+            if isinstance(overlay, dict) and not overlay.get("own_experiments"):
+                check_overlay_keeps_experiments(_own_keys(overlay), raw, where=f"scales.{name}")
+    user = {k: v for k, v in (command_line or {}).items() if k not in ("scale", "scales")}
+    # config.yaml (with what the user gave on top) must be valid before an overlay can hide a
+    # value: p: 4 under the quick scale's p: 31 is refused, not masked
+    base = deep_merge(raw, user)
+    check_unknown_keys(base, schema)
+    validate_schema(base, schema)
+    check_semantics(base)
     config = raw
     for overlay in scale_chain(scales, scale):
-        config = deep_merge(config, overlay)
-    config = deep_merge(config, {k: v for k, v in (command_line or {}).items() if k not in ("scale", "scales")})
+        config = deep_merge(config, _within(overlay, raw))
+    config = deep_merge(config, user)
     check_unknown_keys(config, schema)
     validate_schema(config, schema)
     check_semantics(config)
     return config
+
+
+# ----- what an overlay may change ------------------------------------------------------------
+# Keys that list the experiments (which datasets, runs, landscapes and figure panels exist). A
+# scale overlay changes sizes (p, widths of the model, steps, walkers, epochs, replicate counts),
+# never these, so that an edit to config.yaml's lists takes effect at every scale.
+EXPERIMENT_KEYS = (
+    "fractions",
+    "fixed_norm.task",
+    "fixed_norm.widths",
+    "wand.task",
+    "wlmd.shell.task",
+    "wlmd.shell.widths",
+    "kozyrev.tasks",
+    "kozyrev.fractions",
+    "ising.task",
+    "ising.sweeps",
+)
+# Mappings of named experiments: an overlay may change an entry's settings (a size, a rate), but
+# not add, remove or re-point one. (tasks: an Ising task's generator sizes, never an expression)
+NAMED_EXPERIMENTS = {"tasks": "kind", "sweeps": "task", "kozyrev.optimizers": "optimizer"}
+
+
+def check_overlay_keeps_experiments(overlay: dict, base: dict, where: str) -> None:
+    """Refuse an overlay that would change config.yaml's list of experiments (see EXPERIMENT_KEYS)."""
+    why = "a scale changes sizes, not the list of experiments: edit it at the top of config.yaml"
+    for key in EXPERIMENT_KEYS:
+        if _has_path(overlay, key):
+            raise ConfigError(f"config error at {where}.{key}: {why}")
+    for key, identity in NAMED_EXPERIMENTS.items():
+        entries, base_entries = _get_path(overlay, key), _get_path(base, key)
+        if not isinstance(entries, dict):
+            if key in _flat_keys(overlay):
+                raise ConfigError(f"config error at {where}.{key}: {why}")
+            continue
+        for name, entry in entries.items():
+            if not isinstance(entry, dict) or identity in entry:
+                raise ConfigError(f"config error at {where}.{key}.{name}: {why}")
+            if isinstance(base_entries, dict) and name in base_entries and not isinstance(base_entries[name], dict):
+                raise ConfigError(f"config error at {where}.{key}.{name}: {why}")
+
+
+# Parts of config.yaml a user may delete whole; an overlay's sizes for a part that config.yaml
+# lacks are left out (they would make a half section), as are those of a deleted named entry.
+OPTIONAL_SECTIONS = ("ising", "kozyrev")
+
+
+def _within(overlay: dict, base: dict) -> dict:
+    """The overlay without its settings for optional sections and named entries base lacks."""
+    overlay = {k: v for k, v in overlay.items() if k not in OPTIONAL_SECTIONS or k in base}
+    for key in NAMED_EXPERIMENTS:
+        entries, base_entries = _get_path(overlay, key), _get_path(base, key)
+        if isinstance(entries, dict) and isinstance(base_entries, dict):
+            kept = {name: entry for name, entry in entries.items() if name in base_entries}
+            overlay = deep_merge(overlay, _nested(key, None))
+            overlay = deep_merge(overlay, _nested(key, kept)) if kept else overlay
+    return overlay
+
+
+def _nested(dotted: str, value: Any) -> dict:
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
+
+
+def _get_path(mapping: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(mapping, dict) or part not in mapping:
+            return None
+        mapping = mapping[part]
+    return mapping
+
+
+def _has_path(mapping: dict, dotted: str) -> bool:
+    head, _, rest = dotted.rpartition(".")
+    parent = _get_path(mapping, head) if head else mapping
+    return isinstance(parent, dict) and rest in parent
+
+
+def _flat_keys(mapping: Any, prefix: str = "") -> set[str]:
+    """Every dotted key of a nested mapping, inner ones included."""
+    if not isinstance(mapping, dict):
+        return set()
+    keys = set()
+    for key, value in mapping.items():
+        here = f"{prefix}.{key}" if prefix else str(key)
+        keys |= {here} | _flat_keys(value, here)
+    return keys
+
+
+def overlay_replacements(raw: dict, scale: str | None = None, command_line: dict | None = None) -> list[str]:
+    """One line per value of config.yaml that the selected scale replaces with another:
+    `scale quick: p = 31 (config.yaml: 67)`. The Snakefile prints them at start, so an edit that
+    a scale overrides is never lost silently. Keys given in `command_line` (user_overrides) win
+    over the scale and are left out."""
+    scale = scale or raw.get("scale", "paper")
+    merged: dict = {}
+    for overlay in scale_chain(raw.get("scales", {}) or {}, scale):
+        merged = deep_merge(merged, overlay)
+    given = _flat_keys(command_line or {})
+    return [
+        f"scale {scale}: {key} = {_show(new)} (config.yaml: {_show(old)})"
+        for key, new, old in _replaced(merged, raw, "")
+        if key not in given
+    ]
+
+
+def _replaced(overlay: dict, base: dict, prefix: str):
+    for key, value in overlay.items():
+        here = f"{prefix}.{key}" if prefix else str(key)
+        if key not in base:
+            continue  # a key config.yaml does not set: nothing of the user's is replaced
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            yield from _replaced(value, base[key], here)
+        elif value != base[key]:
+            yield here, value, base[key]
+
+
+def _show(value: Any) -> str:
+    return "(removed)" if value is None else json.dumps(value)
 
 
 def scale_chain(scales: dict, scale: str) -> list[dict]:
@@ -144,8 +274,9 @@ def scale_chain(scales: dict, scale: str) -> list[dict]:
 
 
 def _own_keys(overlay: dict) -> dict:
-    """An overlay without its `extends`."""
-    return {key: value for key, value in overlay.items() if key != "extends"}
+    """An overlay without its `extends` and `own_experiments` (a documented experiment's scale
+    that sets its own lists of experiments, e.g. docs/experiments/ising-delay.yaml)."""
+    return {key: value for key, value in overlay.items() if key not in ("extends", "own_experiments")}
 
 
 def load_schema(schema: str | Path | dict) -> dict:

@@ -263,7 +263,7 @@ def kozyrev_runs(config: dict) -> list[RunSpec]:
             if optimizer in ("wand", "hybrid"):
                 settings["wand"] = wand
             for fraction in section["fractions"]:
-                for seed in section["seeds"]:
+                for seed in kozyrev_seeds(section):
                     name = f"koz_{task}_{label}_{fraction_label(fraction)}_s{seed}"
                     out.append(
                         _run(
@@ -279,6 +279,12 @@ def kozyrev_runs(config: dict) -> list[RunSpec]:
                         )
                     )
     return out
+
+
+def kozyrev_seeds(section: dict) -> list[int]:
+    """`seeds` is a replicate count n (seeds 0..n-1, a size a scale may change) or a list of seeds."""
+    seeds = section["seeds"]
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
 def kozyrev_spec(config: dict) -> FigureSpec | None:

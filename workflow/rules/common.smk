@@ -14,14 +14,17 @@ try:
     # apply the scale overlay, refuse unknown keys, validate against the schema and check
     # task names/expressions; what the user gave on top of config.yaml (extra --configfile
     # files, then --config key=value pairs) must win over the overlay
+    USER_OVERRIDES = gg_config.user_overrides(
+        workflow.config_settings.configfiles, "config.yaml", workflow.config_settings.config
+    )
     C = gg_config.resolve(
-        config,
-        workflow.source_path("../schemas/config.schema.yaml"),
-        command_line=gg_config.user_overrides(
-            workflow.config_settings.configfiles, "config.yaml", workflow.config_settings.config
-        ),
+        config, workflow.source_path("../schemas/config.schema.yaml"), command_line=USER_OVERRIDES
     )
     EXPERIMENT = gg_experiment.build(C)
+    # every value of config.yaml that the scale replaces, one line each: an edit the scale
+    # overrides is never dropped silently
+    for line in gg_config.overlay_replacements(config, command_line=USER_OVERRIDES):
+        print(line, file=sys.stderr)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
 
