@@ -260,6 +260,7 @@ def kozyrev_runs(config: dict) -> list[RunSpec]:
             wand = WandSettings.pick(settings)
             settings = {k: v for k, v in settings.items() if k not in WandSettings.KEYS}
             optimizer = settings.pop("optimizer")
+            max_steps = settings.pop("max_steps", section["max_steps"])
             if optimizer in ("wand", "hybrid"):
                 settings["wand"] = wand
             for fraction in section["fractions"]:
@@ -272,7 +273,7 @@ def kozyrev_runs(config: dict) -> list[RunSpec]:
                             task,
                             fraction,
                             optimizer,
-                            steps=section["max_steps"],
+                            steps=max_steps,
                             seed=seed,
                             stop_at_test_acc=section["stop_at_test_acc"],
                             **settings,

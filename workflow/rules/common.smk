@@ -17,9 +17,7 @@ try:
     USER_OVERRIDES = gg_config.user_overrides(
         workflow.config_settings.configfiles, "config.yaml", workflow.config_settings.config
     )
-    C = gg_config.resolve(
-        config, workflow.source_path("../schemas/config.schema.yaml"), command_line=USER_OVERRIDES
-    )
+    C = gg_config.resolve(config, workflow.source_path("../schemas/config.schema.yaml"), command_line=USER_OVERRIDES)
     EXPERIMENT = gg_experiment.build(C)
     # every value of config.yaml that the scale replaces, one line each: an edit the scale
     # overrides is never dropped silently
