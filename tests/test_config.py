@@ -1,7 +1,7 @@
 import copy
-import re
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -362,7 +362,14 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     reduced = build({**copy.deepcopy(raw), "scale": "reduced"})
     lows = {name: spec.grid.lows[0] for name, spec in reduced.landscapes.items()}
     windows = {name: spec.windows.n for name, spec in reduced.landscapes.items() if spec.windows}
-    assert windows == {"grok_add": 8, "grok_square": 4, "grok_cubic": 4, "shell_w32": 3, "shell_w64": 3, "shell_w128": 3}
+    assert windows == {
+        "grok_add": 8,
+        "grok_square": 4,
+        "grok_cubic": 4,
+        "shell_w32": 3,
+        "shell_w64": 3,
+        "shell_w128": 3,
+    }
     assert lows["grok_add"] == -9.6 and lows["grok_square"] == lows["grok_cubic"] == -4.4
     assert all(lows[f"shell_w{w}"] == -2.6 for w in (32, 64, 128))
     assert all(spec.windows.walls == "hard" for spec in reduced.landscapes.values() if spec.windows)

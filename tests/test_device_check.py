@@ -12,6 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = [
     "machine",
     "wlmd_throughput",
+    "restrained",
     "compiled_agreement",
     "host_syncs",
     "precision_agreement",
@@ -53,6 +54,9 @@ def test_cpu_device_check_runs_every_section_and_writes_both_reports(tmp_path):
     windows = protocols["windows"]
     assert windows["walker_epochs_per_s"] > 0 and 0 <= windows["exchange_share"] < 1 and windows["steer_s"] > 0
     assert report["sections"]["segment_cli"]["rows"][0]["returncode"] == 0
+    (restrained,) = report["sections"]["restrained"]["rows"]  # K = the largest walker count (256 on a GPU)
+    assert restrained["walkers"] == 4 and restrained["walker_epochs_per_s"] > 0
+    assert 0.2 < restrained["kinetic_over_kT_half"] < 5  # the walkers hold their temperature
     markdown = (tmp_path / "device-check.md").read_text()
     assert "## WLMD walker-epochs/s" in markdown and "walker-epochs/s" in markdown
 

@@ -98,6 +98,27 @@ def test_a_diverging_sampler_stops_before_writing(datasets, tmp_path, dt):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_diverging_sampler_behind_hard_walls_stops_before_writing(tmp_path):
+    """The quick x + y landscape (four windows with hard walls) at dt = 10, a typo for 1e-3: the walls
+    put the walkers back and cap their speed, so their kinetic energy stays near kT/2; the
+    put-back and jump counts stop the job instead, with the step named."""
+    from grokglass import experiment as E
+
+    with open(os.path.join(ROOT, "config.yaml")) as fh:
+        raw = yaml.safe_load(fh)
+    quick = E.build(C.resolve({**raw, "scale": "quick"}))
+    spec = json.loads(json.dumps(quick.landscapes["grok_add"].segment_job_dict()))
+    assert spec["windows"]["walls"] == "hard"
+    spec["data"] = str(tmp_path / "add31.h5")
+    write_dataset(spec["data"], Task("add", "x + y", raw["scales"]["quick"]["p"]), split_seed=0)
+    spec["sampler"]["dt"] = 10.0
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DivergenceError, match=r"walker \d at epoch \d+: .*dt = 10 is most likely too large"):
+        run_segment(spec, 0, 3, None, None, out / "s.pt", out / "e.h5", device="cpu", log=quiet)
+    assert not list(out.iterdir())
+
+
 def test_walkers_pinned_outside_the_grid_stop_the_job(datasets, tmp_path):
     """A grid that misses where the walkers are (x = ln CE ~ 0.7 at init, grid x in [-6, -2])."""
     spec = make_spec(datasets["add"], walkers=2, walkers_per_job=2)

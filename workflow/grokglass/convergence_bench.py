@@ -69,14 +69,37 @@ class BallProblem:
         inside = (centres >= self.x_low + self.margin) & (centres <= -self.margin)
         exact = 0.5 * self.n_params * centres
         difference = (learned.double().cpu() - exact)[inside]
+        if not bool(torch.isfinite(difference).all()):
+            # restrained windows give no value outside their span: it must cover the window
+            raise ValueError("the estimate does not cover the inner window")
         return float((difference - difference.mean()).pow(2).mean().sqrt())
 
+    def slope_ratio(self, learned: torch.Tensor) -> float:
+        """The least-squares slope of S_est over the inner window, over the exact N/2."""
+        centres = self.grid().centres(0)
+        inside = (centres >= self.x_low + self.margin) & (centres <= -self.margin)
+        values = learned.double().cpu()[inside].numpy()
+        if not np.isfinite(values).all():
+            raise ValueError("the estimate does not cover the inner window")
+        return float(np.polyfit(centres[inside].numpy(), values, 1)[0] / (0.5 * self.n_params))
 
-def sampler_settings(protocol: str, wl_factor: float, dt: float, t_drop: float) -> SamplerSettings:
+
+def sampler_settings(
+    protocol: str, wl_factor: float, dt: float, t_drop: float, integrator: str = "paper"
+) -> SamplerSettings:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     overrides, _ = PROTOCOLS[protocol]
-    base = dict(dt=dt, friction=0.05, kT=1.0, wl_factor=wl_factor, t_rise=1.0, t_drop=t_drop, constraint="none")
+    base = dict(
+        dt=dt,
+        friction=0.05,
+        kT=1.0,
+        wl_factor=wl_factor,
+        t_rise=1.0,
+        t_drop=t_drop,
+        constraint="none",
+        integrator=integrator,
+    )
     return SamplerSettings(**{**base, "log_every": 10**12, **overrides})
 
 
@@ -89,20 +112,33 @@ def budgets(total: int, walkers: int, points: int = 12) -> list[int]:
 # windows: 4 windows sharing 60 % of their width, the walkers split evenly, deposits summed
 # in each window with the 1/t bound, exchange attempts every 100 epochs (wlmd.windows)
 WINDOWS = {"n": 4, "overlap": 0.6, "exchange_every": 100}
-BENCH_PROTOCOLS = (*PROTOCOLS, "windows")
+# restrained: one walker per window (--walkers windows), centres evenly over the inner window,
+# kappa = 5N (each mean within ~0.1 of its centre), BAOAB; no deposits, no schedule
+BENCH_PROTOCOLS = (*PROTOCOLS, "windows", "restrained")
+RESTRAINED_STIFFNESS_PER_PARAMETER = 5.0
 
 
 def run_protocol(
-    problem: BallProblem, protocol: str, walkers: int, budget: int, wl_factor: float, dt: float, t_drop: float, seed=0
+    problem: BallProblem,
+    protocol: str,
+    walkers: int,
+    budget: int,
+    wl_factor: float,
+    dt: float,
+    t_drop: float,
+    seed=0,
+    integrator: str = "paper",
 ) -> dict:
     """The error curve of one protocol: [(walker_epochs, rms)], and the run's wall time. A run
     that diverges (the sampler's guard) ends its curve there and says so."""
     system = BallSystem(problem.n_params)
     timings = None
     if protocol == "windows":
-        advance, learned, timings = _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed)
+        advance, learned, timings = _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed, integrator)
+    elif protocol == "restrained":
+        advance, learned = _restrained(problem, system, walkers, seed)
     else:
-        advance, learned = _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed)
+        advance, learned = _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed, integrator)
     curve, done, started, diverged = [], 0, time.perf_counter(), None
     for checkpoint in budgets(budget, walkers):
         try:
@@ -116,22 +152,26 @@ def run_protocol(
         except ValueError:  # windows that have not met yet cannot be stitched: no estimate
             curve.append((checkpoint, math.nan))
     result = {"protocol": protocol, "curve": curve, "seconds": time.perf_counter() - started, "diverged": diverged}
+    try:  # the final estimate's slope over the exact one: an integrator's temperature shows here
+        result["slope_ratio"] = problem.slope_ratio(learned())
+    except ValueError:
+        result["slope_ratio"] = math.nan
     if timings is not None:  # where a windowed run's time goes: steering, epochs, exchanges, stitching
         result["seconds_by_part"] = dict(timings)
     return result
 
 
-def _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed):
-    settings = sampler_settings(protocol, wl_factor, dt, t_drop)
+def _single_map(problem, system, protocol, walkers, wl_factor, dt, t_drop, seed, integrator="paper"):
+    settings = sampler_settings(protocol, wl_factor, dt, t_drop, integrator)
     state = init_walkers(system, list(range(walkers)), seed, settings)
     grid = EntropyGrid(problem.grid(), walkers)
     return (lambda epochs: run_epochs(system, grid, state, settings, epochs)), (lambda: grid.learned().mean(dim=0))
 
 
-def _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed):
+def _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed, integrator="paper"):
     if walkers % WINDOWS["n"]:
         raise ValueError(f"windows: --walkers must be a multiple of {WINDOWS['n']} (the windows)")
-    settings = sampler_settings("sum_1/t", wl_factor, dt, t_drop)
+    settings = sampler_settings("sum_1/t", wl_factor, dt, t_drop, integrator)
     # each window's walls must rise above its own depth, (N/2) x its width in x (cf. wall_margin)
     width = -problem.x_low / (WINDOWS["n"] - (WINDOWS["n"] - 1) * WINDOWS["overlap"])
     depth = 0.5 * problem.n_params * width
@@ -140,6 +180,18 @@ def _windowed(problem, system, walkers, wl_factor, dt, t_drop, seed):
     sampler = WindowedSampler(system, problem.grid(), settings, windows, seed)
     learned = lambda: torch.from_numpy(np.nan_to_num(sampler.result().entropy, nan=0.0))  # noqa: E731
     return sampler.advance, learned, sampler.seconds
+
+
+def _restrained(problem, system, walkers, seed):
+    from grokglass.wlmd.restrained import RestrainedSampler, RestraintSettings, RestraintWindows
+
+    # the centres reach past the inner window, so that the window means (above their centres by
+    # S'/kappa = 0.1 here) and the span integrated over them cover it
+    centres = np.linspace(problem.x_low + problem.margin - 0.2, -problem.margin, walkers)
+    windows = RestraintWindows.lattice(centres, stiffness=RESTRAINED_STIFFNESS_PER_PARAMETER * problem.n_params)
+    sampler = RestrainedSampler(system, windows, RestraintSettings(dt=1.0, friction=0.05, log_every=10**9), seed)
+    learned = lambda: torch.from_numpy(sampler.result(problem.grid()).entropy)  # noqa: E731
+    return (lambda epochs: sampler.run(epochs, progress=False)), learned
 
 
 def walker_epochs_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -185,7 +237,8 @@ def format_report(problem: BallProblem, args, results: list[dict], rows: list[di
         f"F = {args.wl_factor}, t_drop = {args.t_drop:g}, dt = {args.dt}, budget {args.budget:,} walker-epochs"
     ]
     for r in results:
-        lines.append(f"  {r['protocol']} ({r['seconds']:.1f} s):")
+        slope = r.get("slope_ratio", math.nan)
+        lines.append(f"  {r['protocol']} ({r['seconds']:.1f} s; final slope / (N/2) = {slope:.4f}):")
         lines += [f"    {spent:>12,} walker-epochs   RMS error {rms:8.3f} nats" for spent, rms in r["curve"]]
         if "seconds_by_part" in r:
             parts = r["seconds_by_part"]
@@ -217,6 +270,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wl-factor", type=float, default=0.2, help="F, the deposit per walker-epoch (default 0.2)")
     group.add_argument("--t-drop", type=float, default=1e12, help="t_drop of the schedule (default: never)")
     group.add_argument("--x-low", type=float, default=-2.0, help="the lower wall (default -2)")
+    group.add_argument(
+        "--integrator",
+        choices=["paper", "baoab"],
+        default="paper",
+        help="the Wang-Landau protocols' integrator (default paper)",
+    )
     group.add_argument("--json", help="also write the curves and the comparison here")
     group.add_argument("--figure", help="also draw the curves: PREFIX.png/.pdf/.csv (figures.protocols)")
 
@@ -227,7 +286,18 @@ def run(args: argparse.Namespace) -> int:
     protocols = list(BENCH_PROTOCOLS) if args.compare else [args.protocol]
     results = []
     for protocol in protocols:
-        results.append(run_protocol(problem, protocol, args.walkers, args.budget, args.wl_factor, args.dt, args.t_drop))
+        results.append(
+            run_protocol(
+                problem,
+                protocol,
+                args.walkers,
+                args.budget,
+                args.wl_factor,
+                args.dt,
+                args.t_drop,
+                integrator=args.integrator,
+            )
+        )
         curve = ", ".join(f"{spent:,}: {rms:.3g}" for spent, rms in results[-1]["curve"])
         print(f"bench convergence: {protocol} done in {results[-1]['seconds']:.1f} s ({curve})", flush=True)
     rows = compare(results, args.target) if args.compare else None

@@ -11,15 +11,17 @@ and DIR/device-check.md (the same as tables). Sections:
    whole epoch captured (sampler.CAPTURES: torch.compile, and CUDA graphs on CUDA), the
    noise drawn per walker or per group, with TFLOP/s (bench.wlmd_epoch_flops) and peak
    memory per walker;
-3. compiled_agreement: each capture against eager from the same start (fp32);
-4. host_syncs: whether an epoch synchronises with the host (CUDA: sync debug mode "error"),
+3. restrained: walker-epochs/s of K restrained walkers (wlmd.restrained, BAOAB) at the largest
+   K (256 at the paper size), with their relaxation into the windows and K/N;
+4. compiled_agreement: each capture against eager from the same start (fp32);
+5. host_syncs: whether an epoch synchronises with the host (CUDA: sync debug mode "error"),
    eager and captured;
-5. precision_agreement: TF32 against fp32 from the same start, as statistics of x, y and
+6. precision_agreement: TF32 against fp32 from the same start, as statistics of x, y and
    the kinetic energy (a precision switch is trusted only if these agree);
-6. profile: torch.profiler's top kernels of one epoch;
-7. adamw: full-batch AdamW steps/s on the paper model and the time for 10,000 steps;
-8. segment_cli: one real `python -m grokglass wlmd-segment` call at the paper's settings;
-9. protocols: walker-epochs/s of every sampling protocol the sampler offers
+7. profile: torch.profiler's top kernels of one epoch;
+8. adamw: full-batch AdamW steps/s on the paper model and the time for 10,000 steps;
+9. segment_cli: one real `python -m grokglass wlmd-segment` call at the paper's settings;
+10. protocols: walker-epochs/s of every sampling protocol the sampler offers
    (wlmd.settings.PROTOCOLS; a protocol added there joins this section by itself), and of
    windows with replica exchange (the shares of time spent exchanging and stitching).
 
@@ -41,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from grokglass import train
@@ -236,6 +239,56 @@ def wlmd_throughput(check: Check) -> dict:
         "noise: one normal draw per walker per epoch (K kernels), or one per group (one kernel)",
     ]
     return {"rows": rows, "notes": notes}
+
+
+@section("restrained", "Restrained windows: walker-epochs/s at the largest K (BAOAB, fp32)")
+def restrained(check: Check) -> dict:
+    """K restrained walkers (K = 256 at the paper size) batched in one state, each in its own
+    window of x near the init's loss (so the relaxation is short), kappa = 1e4: what a
+    restrained landscape's group job would run. Also the K/N reached, and the windows' table
+    (mean force and its error) of the timed epochs, as a check the numbers are physical."""
+    from grokglass.wlmd.restrained import RestrainedSampler, RestraintSettings, RestraintWindows
+
+    s = check.sizes
+    walkers = max(s.walkers)
+    split = make_split(Task("add", "x + y", s.p), s.fraction, 0)
+    system = TransformerSystem(TransformerConfig(p=s.p, d_model=s.d_model), split, device=check.device)
+    start_x = float(
+        system.observables(_batched({k: v.to(check.device) for k, v in system.init_params(0).items()}))[0][0]
+    )
+    centres = np.linspace(start_x - 0.5, start_x - 0.05, walkers)
+    settings = RestraintSettings(dt=1e-3, friction=5e-3, constraint="bounds", relax_steps=200, log_every=10**9)
+    started = time.perf_counter()
+    sampler = RestrainedSampler(system, RestraintWindows.lattice(centres, stiffness=1e4), settings, device=check.device)
+    relax_s = time.perf_counter() - started
+    sampler.run(s.warmup, progress=False)
+    synchronise(check.device)
+    started = time.perf_counter()
+    sampler.run(s.warmup, progress=False)
+    synchronise(check.device)
+    per_epoch = (time.perf_counter() - started) / s.warmup
+    epochs = max(1, min(s.epochs, int(0.5 * max(check.remaining(), 0.0) / max(per_epoch, 1e-9))))
+    started = time.perf_counter()
+    sampler.run(epochs, progress=False)
+    synchronise(check.device)
+    elapsed = time.perf_counter() - started
+    kinetic = sampler.kinetic[-1][1]
+    row = {
+        "walkers": walkers,
+        "epochs": epochs,
+        "seconds": round(elapsed, 4),
+        "walker_epochs_per_s": walkers * epochs / elapsed,
+        "relax_steps": sampler.relax_steps,
+        "relax_s": round(relax_s, 2),
+        "kinetic_over_kT_half": float(np.mean(kinetic)),
+    }
+    if check.cuda:
+        row["peak_mib_per_walker"] = torch.cuda.max_memory_allocated(check.device) / 2**20 / walkers
+    return {"rows": [row], "notes": ["one forward and one vjp per epoch, as a Wang-Landau epoch, without deposits"]}
+
+
+def _batched(params: dict) -> dict:
+    return {name: tensor[None] for name, tensor in params.items()}
 
 
 def _noise_name(check: Check, noise_draw: str) -> str:

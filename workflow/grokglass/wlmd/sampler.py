@@ -8,7 +8,9 @@ One epoch (spec 5.4-5.8), for all K walkers at once:
 4. v += grad * dt  (grad L_comb = -grad_theta S_est: pushes away from over-visited bins);
 5. v -= c_f v + sqrt(c_f (2 - c_f) kT) xi,  xi ~ N(0, 1) from each walker's own generator
    (or one draw for the whole group on CUDA, see NOISE_DRAWS);
-6. theta += v dt;
+6. theta += v dt (integrator "paper", the default; integrator "baoab" moves theta by dt/2 v
+   before step 5 and by dt/2 v after it, which samples positions at kT instead of
+   kT (2 - c_f) / (2 (1 - c_f)): settings.INTEGRATORS);
 7. constraint: reflective box per tensor (5.7), or the norm shell (5.8), or none;
 8. deposit f(t) * Gaussian at the PRE-update bin, t = global epoch (1-based).
 
@@ -432,28 +434,37 @@ class _EpochStep:
         return ((x,) if self.grid.spec.ndim == 1 else (x, y)), y
 
     def step(self, theta, velocity, noise, epoch, outside) -> tuple[torch.Tensor, torch.Tensor]:
-        """`outside` (K,) counts each walker's consecutive epochs outside the grid (the guard's)."""
+        """`outside` (GUARD_ROWS, K), the guard's counters per walker: consecutive epochs outside the
+        grid; with hard walls, put-backs and steps that moved x by more than a bin since the last
+        check (check_health)."""
         grid, settings = self.grid, self.settings
         epoch += 1.0
         coordinates, pullback, y = torch.func.vjp(self._forward, theta, has_aux=True)
         x = coordinates[0]
         stacked = torch.stack(coordinates, dim=1)
         off_grid = grid.outside(stacked)
-        outside.add_(1).mul_(off_grid)
+        outside[0].add_(1).mul_(off_grid)
         bins = grid.bin_index(stacked)
         slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
         # grad L_comb with L_comb = sum_k -(S_x x_k + S_y y_k): the cotangents are -slope
         (grad,) = pullback(tuple(-slope[:, axis] for axis in range(grid.spec.ndim)))
         escaped = None
         if self.previous is not None:
+            # a step that moved x by more than a bin, or past a wall, is one the walls hide from the
+            # kinetic guard (a put-back walker's speed is capped): counted for check_health
+            outside[2].add_((x - self.previous[2][:, 0]).abs() > grid.spec.bin_width)
             x, y, bins, grad, escaped = self._hard_walls(theta, velocity, x, y, bins, grad)
+            outside[1].add_(escaped)
         velocity.add_(grad, alpha=settings.dt)
+        drift = settings.dt / 2 if settings.integrator == "baoab" else 0.0  # BAOAB's first half drift
+        if drift:
+            theta.add_(velocity, alpha=drift)
         velocity.mul_(1.0 - settings.friction)
         if settings.noise_std > 0:
             velocity.add_(noise, alpha=-settings.noise_std)
         if escaped is not None:
             self._cap_speed(velocity, escaped)
-        theta.add_(velocity, alpha=settings.dt)
+        theta.add_(velocity, alpha=settings.dt - drift)
         if self.bound is not None:
             _reflect(theta, velocity, self.bound)
         elif settings.constraint == "shell":
@@ -574,7 +585,8 @@ def _run_epochs(
     theta, velocity = state.params, state.velocity
     # the global epoch lives on the device too, so f(t) never needs a host-to-device copy
     epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=state.device)
-    outside = torch.zeros(state.n_walkers, dtype=torch.int64, device=state.device)
+    outside = torch.zeros(GUARD_ROWS, state.n_walkers, dtype=torch.int64, device=state.device)
+    last_check = state.epoch
     if epoch_step.capture == "graphs":  # replayed graphs read and write these very tensors
         walls = () if epoch_step.previous is None else epoch_step.previous
         grid = epoch_step.grid
@@ -590,14 +602,15 @@ def _run_epochs(
             if state.epoch % VISITED_REFRESH == 0:
                 epoch_step.refresh()
             if state.epoch % settings.log_every == 0:
-                check_health(state, settings, epoch_step.grid, x, y, outside)
+                check_health(state, settings, epoch_step.grid, x, y, outside, state.epoch - last_check)
+                last_check = state.epoch
                 if log is not None:
                     now = time.perf_counter()
                     rate = (state.epoch - last_log_epoch) / max(now - clock, 1e-9)
                     clock, last_log_epoch = now, state.epoch
                     log(_log_record(state, settings, x, y, rate))
         if x is not None and state.epoch % settings.log_every != 0:
-            check_health(state, settings, epoch_step.grid, x, y, outside)  # before the caller writes anything
+            check_health(state, settings, epoch_step.grid, x, y, outside, state.epoch - last_check)  # before any write
     if x is not None:  # a replayed CUDA graph overwrites its outputs on the next replay
         x, y = x.clone(), y.clone()
     return x, y
@@ -608,8 +621,23 @@ def kinetic_per_parameter(state: WalkerState) -> torch.Tensor:
     return 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel
 
 
+# rows of the guard's counters (step's `outside`)
+GUARD_ROWS = 3
+# with hard walls, a walker put back (or moved by more than a bin) in more than this share of
+# the epochs since the last check, over at least GUARD_MIN_EPOCHS, is diverging: the walls' put-back
+# and speed cap keep its kinetic energy near kT/2, so the kinetic guard alone never fires
+MAX_PUT_BACK_SHARE = 0.5
+GUARD_MIN_EPOCHS = 50
+
+
 def check_health(
-    state: WalkerState, settings: SamplerSettings, grid: EntropyGrid, x: torch.Tensor, y: torch.Tensor, outside
+    state: WalkerState,
+    settings: SamplerSettings,
+    grid: EntropyGrid,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    outside,
+    epochs: int = 0,
 ) -> None:
     """The divergence guard: raise DivergenceError, naming the walker, the epoch and the numbers,
     if a walker's (x, y) is not finite, its kinetic energy per parameter exceeds
@@ -618,7 +646,9 @@ def check_health(
     diverging run.) Reads the device: call it only at log points."""
     finite = (torch.isfinite(x) & torch.isfinite(y)).tolist()
     kinetic = kinetic_per_parameter(state).tolist()
-    outside = outside.tolist()
+    counters = outside.tolist()
+    outside[1:].zero_()  # put-backs and jumps count per check
+    outside, put_backs, jumps = counters[0], counters[1], counters[2]
     xs, ys = x.double().tolist(), y.double().tolist()
     half_kT = 0.5 * settings.kT
     hint = f"the step dt = {settings.dt:g} is most likely too large (lower wlmd.sampler.dt)"
@@ -631,6 +661,11 @@ def check_health(
                 f"{where}: kinetic energy per parameter {kinetic[k]:.4g} is {kinetic[k] / half_kT:.3g} x kT/2 = "
                 f"{half_kT:g} (limit {settings.max_kinetic_ratio:g} x, max_kinetic_ratio); {hint}"
             )
+        for count, what in ((put_backs[k], "put back at a hard wall"), (jumps[k], "moved x by more than a bin")):
+            if epochs >= GUARD_MIN_EPOCHS and count > MAX_PUT_BACK_SHARE * epochs:
+                raise DivergenceError(
+                    f"{where}: {what} in {count} of the last {epochs} epochs (over {MAX_PUT_BACK_SHARE:.0%}); {hint}"
+                )
         if outside[k] >= settings.max_epochs_outside:
             raise DivergenceError(
                 f"{where}: outside the grid (x {grid.spec.lows[0]:g}..{grid.spec.highs[0]:g}) for {outside[k]} "

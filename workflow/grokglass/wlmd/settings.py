@@ -24,6 +24,11 @@ SHARE_MODES = ("chunk", "every_step", "sum")
 # t^-1/2 instead of saturating), t in walker-epochs of the map, n_visited its visited bins,
 # w the deposit kernel's width in bins (so that the rate per bin is 1/t in MC time)
 SCHEDULES = ("paper", "inverse_time")
+# paper: v += dt a; v *= 1 - c_f; v += noise; theta += dt v (spec 5.5), which samples positions at
+# kT (2 - c_f) / (2 (1 - c_f)), so a converged map is S scaled by that factor (0.5 % at c_f = 1e-2);
+# baoab: v += dt a; theta += dt/2 v; v = (1 - c_f) v + noise; theta += dt/2 v (Leimkuhler and
+# Matthews 2013, the two half kicks of consecutive epochs merged), which samples them at kT
+INTEGRATORS = ("paper", "baoab")
 
 # the columns of a landscape's convergence table (wlmd.merge writes it, figures.convergence draws it)
 CONVERGENCE_COLUMNS = (
@@ -139,6 +144,7 @@ class SamplerSettings:
     share: str = "chunk"  # one of SHARE_MODES
     log_every: int = 1000
     schedule: str = "paper"  # one of SCHEDULES
+    integrator: str = "paper"  # one of INTEGRATORS
     # divergence guard (checked at log points and at the end of every run): the kinetic energy
     # per parameter may reach this multiple of kT/2, a walker may stay outside the grid this
     # many consecutive epochs; beyond either the job stops (a dt too large, usually)
@@ -147,7 +153,12 @@ class SamplerSettings:
 
     # added after landscapes were first sampled: left out of to_dict() while they hold their
     # defaults, so existing segment jobs keep their parameters (and their results)
-    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("schedule", "max_kinetic_ratio", "max_epochs_outside")
+    OMITTED_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
+        "schedule",
+        "max_kinetic_ratio",
+        "max_epochs_outside",
+        "integrator",
+    )
 
     def __post_init__(self):
         if self.constraint not in CONSTRAINTS:
@@ -156,6 +167,8 @@ class SamplerSettings:
             raise ValueError(f"share must be one of {SHARE_MODES}, got {self.share!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.integrator not in INTEGRATORS:
+            raise ValueError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
         if not 0.0 <= self.friction <= 1.0:
             raise ValueError(f"friction c_f must lie in [0, 1], got {self.friction}")
         if self.dt <= 0 or self.kT < 0:

@@ -1,0 +1,605 @@
+"""Restrained windows: the entropy's gradient measured window by window, then integrated.
+
+Wang-Landau fills a map with deposits until its depth is filled, so its cost grows with the
+depth, and a network's entropy is extensive (S falls ~N_eff/2 nats per unit of ln L). Here
+each walker k is instead held near a point c_k of xi = (x) or (x, y) by a harmonic restraint
+
+    W_k(xi) = g_k . (xi - c_k) + 1/2 sum_a kappa_a (xi_a - c_a)^2      (optional tilt g_k)
+
+and samples exp(S(xi) - W_k(xi) / kT). Its mean restraint force is the mean gradient of S
+(grokglass.wlmd.mean_force), a local average whose cost does not depend on the depth; the
+gradients are integrated into S (umbrella integration: Kastner and Thiel, J. Chem. Phys. 123,
+144104 (2005); in 2-D, Kastner, J. Chem. Phys. 131, 034109 (2009)).
+
+The dynamics is BAOAB Langevin (Leimkuhler and Matthews, Appl. Math. Res. Express 2013),
+which samples positions at kT to second order in dt. The Wang-Landau sampler's scheme
+(v += dt a; v *= 1 - c_f; v += noise; theta += dt v) samples positions at
+kT (2 - c_f) / (2 (1 - c_f)) instead, scaling every mean force by that factor; it is offered
+as scheme="paper" to measure exactly that (docs/validation.md). Per epoch and walker:
+
+    B  v += dt/2 F          F = -grad_theta W(xi(theta)), from one forward and one vjp
+    A  theta += dt/2 v
+    O  v = c v + sqrt((1 - c^2) kT) noise,   c = 1 - c_f
+    A  theta += dt/2 v ;  constraint (reflective box, norm shell, or none)
+    B  v += dt/2 F(theta)   (the force is kept for the next epoch's first B)
+
+Stiff restraints and sharp starts stay stable: fresh walkers are first relaxed into their
+window by Newton steps on xi inside a trust region (relax_into), and each walker's step is
+bounded by its restraint's stiffness in parameter space, dt_k <= step_safety /
+sqrt(sum_a kappa_a |grad xi_a|^2), re-evaluated at every log point (a walker taken from a
+trained network, with a large |grad ln L|, gets a small step until it has relaxed).
+
+This module is library code: it imports nothing of the pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from grokglass.errors import DivergenceError
+from grokglass.wlmd import mean_force
+from grokglass.wlmd.sampler import WalkerState, box_bound, constrain_walkers, init_walkers
+from grokglass.wlmd.settings import CONSTRAINTS, GridSpec, SamplerSettings
+
+SCHEMES = ("baoab", "paper")
+AXES = ("x", "y")
+
+
+@dataclass(frozen=True)
+class RestraintSettings:
+    """The dynamics of restrained walkers (friction c_f per epoch, as in SamplerSettings)."""
+
+    dt: float = 1e-3
+    friction: float = 0.05
+    kT: float = 1.0
+    scheme: str = "baoab"  # one of SCHEMES
+    constraint: str = "none"  # one of CONSTRAINTS: "bounds" (reflective box), "shell", "none"
+    bound_scale: float = 2.0
+    shell_norm: float = 30.0
+    step_safety: float = 0.2  # a walker's dt <= step_safety / sqrt(sum_a kappa_a |grad xi_a|^2)
+    relax_steps: int = 3000  # Newton steps at most into the window before the dynamics
+    relax_widths: float = 2.0  # ... until every axis is this many restraint widths sqrt(kT/kappa) from c
+    max_kinetic_ratio: float = 100.0  # K/N above this many kT/2 stops the run (a dt too large)
+    log_every: int = 100
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.constraint not in CONSTRAINTS:
+            raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
+        if not self.dt > 0 or not 0 < self.friction <= 1 or not self.kT > 0:
+            raise ValueError(f"need dt > 0, 0 < friction <= 1 and kT > 0, got {self.dt}, {self.friction}, {self.kT}")
+        if self.step_safety <= 0 or self.relax_steps < 0 or self.relax_widths <= 0 or self.log_every < 1:
+            raise ValueError("need step_safety > 0, relax_steps >= 0, relax_widths > 0 and log_every >= 1")
+
+    def as_sampler(self) -> SamplerSettings:
+        """The WLMD settings that share this constraint (init_walkers, box_bound use them)."""
+        return SamplerSettings(
+            dt=self.dt,
+            friction=self.friction,
+            kT=self.kT,
+            constraint=self.constraint,
+            bound_scale=self.bound_scale,
+            shell_norm=self.shell_norm,
+        )
+
+
+@dataclass(frozen=True)
+class RestraintWindows:
+    """Window centres c_k, stiffnesses kappa_k and tilts g_k, each (K, d) with d = 1 (x) or 2
+    (x, y); `shape` is the lattice (n_x,) or (n_x, n_y), windows numbered x-major."""
+
+    centres: np.ndarray
+    stiffness: np.ndarray
+    tilt: np.ndarray
+    shape: tuple[int, ...]
+
+    @classmethod
+    def lattice(cls, x, y=None, stiffness=(1.0,), tilt=None) -> RestraintWindows:
+        """Windows on the lattice x (x) y; `stiffness` and `tilt`: one value per axis, or a
+        function of the centre (d,) -> (d,) (e.g. a tilt that follows a guessed slope)."""
+        x = np.asarray(x, float).ravel()
+        if y is None:
+            centres = x[:, None]
+            shape: tuple[int, ...] = (len(x),)
+        else:
+            y = np.asarray(y, float).ravel()
+            centres = np.array([(a, b) for a in x for b in y])
+            shape = (len(x), len(y))
+        d = centres.shape[1]
+
+        def per_window(value, default):
+            if value is None:
+                value = default
+            if callable(value):
+                return np.array([np.broadcast_to(np.asarray(value(c), float), (d,)) for c in centres])
+            return np.broadcast_to(np.asarray(value, float), (len(centres), d)).copy()
+
+        return cls(centres, per_window(stiffness, 1.0), per_window(tilt, 0.0), shape)
+
+    def __post_init__(self):
+        if self.centres.ndim != 2 or self.centres.shape[1] not in (1, 2):
+            raise ValueError(f"centres must be (K, 1) or (K, 2), got {self.centres.shape}")
+        if self.stiffness.shape != self.centres.shape or self.tilt.shape != self.centres.shape:
+            raise ValueError("stiffness and tilt must have the centres' shape (K, d)")
+        if not np.all(self.stiffness > 0):
+            raise ValueError("every stiffness must be > 0")
+        if math.prod(self.shape) != len(self.centres):
+            raise ValueError(f"lattice shape {self.shape} does not hold {len(self.centres)} windows")
+
+    @property
+    def n(self) -> int:
+        return len(self.centres)
+
+    @property
+    def ndim(self) -> int:
+        return self.centres.shape[1]
+
+
+class RestrainedSampler:
+    """`walkers_per_window` walkers in each window, batched as one (K, row) state.
+
+    sampler = RestrainedSampler(system, windows, settings)
+    sampler.run(3000)                 # more calls continue the same trajectories
+    result = sampler.result(grid)     # S on the grid with its standard error, the window table
+
+    `start`: None (fresh walkers from the system's init, relaxed into their windows: they come
+    "from above") or a WalkerState / (K, N) tensor of parameters to start from (e.g. trained
+    networks: "from below"), relaxed into their windows the same way. `exchange_every`: epochs
+    between replica-exchange attempts of neighbouring windows (0: none; _exchange).
+    """
+
+    def __init__(
+        self,
+        system,
+        windows: RestraintWindows,
+        settings: RestraintSettings | None = None,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        walkers_per_window: int = 1,
+        start=None,
+        log: Callable[[str], None] | None = None,
+        exchange_every: int = 0,
+    ):
+        if walkers_per_window < 1:
+            raise ValueError(f"walkers_per_window must be >= 1, got {walkers_per_window}")
+        self.system, self.windows = system, windows
+        self.settings = settings or RestraintSettings()
+        self.walkers_per_window = int(walkers_per_window)
+        if exchange_every < 0:
+            raise ValueError(f"exchange_every must be >= 0 (0: no exchanges), got {exchange_every}")
+        self.exchange_every = int(exchange_every)
+        self.exchanges = {"attempts": 0, "accepted": 0}
+        self._random = np.random.default_rng(seed)
+        self.log = log or (lambda message: None)
+        device = torch.device(device)
+        ids = list(range(windows.n * self.walkers_per_window))
+        self.state = init_walkers(system, ids, seed, self.settings.as_sampler(), device)
+        if start is not None:
+            self._load_start(start)
+        repeat = lambda a: torch.as_tensor(np.repeat(a, self.walkers_per_window, axis=0), device=device)
+        self.centres, self.kappa, self.tilt = repeat(windows.centres), repeat(windows.stiffness), repeat(windows.tilt)
+        self.bound = (
+            box_bound(system, self.state, self.settings.as_sampler()) if self.settings.constraint == "bounds" else None
+        )
+        self.relax_steps = relax_into(system, self.state, self.centres, self._relax_tolerance(), self.settings)
+        self.log(f"relaxed into {windows.n} windows in {self.relax_steps} Newton steps")
+        self.force = None  # the force at the current positions (computed at the first epoch)
+        self.step = None  # (K, 1) per-walker dt
+        self.epochs = 0
+        self._xi: list[torch.Tensor] = []
+        self._norms: list[torch.Tensor] = []
+        self.kinetic: list[tuple[int, np.ndarray]] = []  # (epoch, K/N over kT/2 per walker) at log points
+
+    def _load_start(self, start) -> None:
+        params = start.params if isinstance(start, WalkerState) else torch.as_tensor(start, dtype=torch.float32)
+        if params.shape[1] == self.state.layout.numel:
+            params = torch.nn.functional.pad(params, (0, self.state.layout.row - self.state.layout.numel))
+        if tuple(params.shape) != tuple(self.state.params.shape):
+            raise ValueError(
+                f"start holds {tuple(params.shape)} parameters, the windows need {tuple(self.state.params.shape)}"
+            )
+        self.state.params.copy_(params.to(self.state.device))
+        constrain_walkers(self.system, self.state, self.settings.as_sampler())
+
+    def _relax_tolerance(self) -> torch.Tensor:
+        return self.settings.relax_widths * torch.sqrt(self.settings.kT / self.kappa)
+
+    # ----- dynamics --------------------------------------------------------------------------
+    def _coordinates(self, theta: torch.Tensor):
+        x, y = self.system.observables(self.state.layout.views(theta))
+        return (x,) if self.windows.ndim == 1 else (x, y)
+
+    def _evaluate(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(xi (K, d) float64, force -grad W (K, row) float32) at theta."""
+        coordinates, pullback = torch.func.vjp(self._coordinates, theta)
+        xi = torch.stack(coordinates, dim=1)
+        slope = self.tilt + self.kappa * (xi - self.centres)  # dW/dxi
+        (force,) = pullback(tuple(-slope[:, a] for a in range(self.windows.ndim)))
+        if self.settings.constraint == "shell":  # the restraint acts along the sphere only
+            force = _tangent(force, theta)
+        return xi.detach(), force.detach()
+
+    def _safe_steps(self) -> torch.Tensor:
+        """(K, 1) dt per walker: dt, or less where the restraint is stiff in parameter space."""
+        theta = self.state.params
+        coordinates, pullback = torch.func.vjp(self._coordinates, theta)
+        stiffness = torch.zeros(theta.shape[0], dtype=torch.float64, device=theta.device)
+        for a in range(self.windows.ndim):
+            cotangents = tuple(torch.ones_like(c) if b == a else torch.zeros_like(c) for b, c in enumerate(coordinates))
+            (grad,) = pullback(cotangents)
+            stiffness += self.kappa[:, a] * grad.double().pow(2).sum(dim=1)
+        limit = self.settings.step_safety / stiffness.clamp_min(1e-300).sqrt()
+        return limit.clamp(max=self.settings.dt).float()[:, None]
+
+    def run(self, epochs: int, progress: bool | None = None) -> None:
+        """Advance every walker by `epochs` epochs, recording xi and |theta| after each."""
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        settings, state = self.settings, self.state
+        theta, velocity = state.params, state.velocity
+        real = state.layout.numel
+        c = 1.0 - settings.friction
+        noise_scale = math.sqrt((1.0 - c * c) * settings.kT)
+        noise = torch.zeros_like(velocity)
+        bar = _progress(epochs, progress)
+        with torch.no_grad():
+            if self.force is None:
+                self.step = self._safe_steps()
+                _, self.force = self._evaluate(theta)
+            xi_chunk, norm_chunk = [], []
+            # on CUDA one draw for the whole group (one kernel, not K), as the Wang-Landau sampler
+            # does; on the CPU one per walker, so a walker's path does not depend on its group
+            per_walker = state.device.type == "cpu"
+            for _ in range(epochs):
+                if per_walker:
+                    for row, generator in zip(noise[:, :real], state.generators):
+                        row.normal_(generator=generator)
+                else:
+                    noise[:, :real] = torch.randn(
+                        noise[:, :real].shape, generator=state.generators[0], device=state.device
+                    )
+                xi = self._advance(theta, velocity, noise, c, noise_scale)
+                xi_chunk.append(xi)
+                norm_chunk.append(theta.double().norm(dim=1))
+                self.epochs += 1
+                state.epoch += 1
+                if self.exchange_every and self.epochs % self.exchange_every == 0:
+                    self._exchange(xi)
+                if self.epochs % settings.log_every == 0:
+                    self._check(xi)
+                    self.step = self._safe_steps()
+                if bar is not None:
+                    bar.update(1)
+            self._check(xi)
+        if bar is not None:
+            bar.close()
+        self._xi.append(torch.stack(xi_chunk).cpu())
+        self._norms.append(torch.stack(norm_chunk).cpu())
+
+    def _exchange(self, xi: torch.Tensor) -> None:
+        """Replica exchange between neighbouring windows of a 1-D lattice (pairs (0,1), (2,3), ...
+        then (1,2), ... in turn; each pair's first walkers): configurations swap with probability
+        min(1, exp(-(W_a(xi_b) + W_b(xi_a) - W_a(xi_a) - W_b(xi_b)) / kT)). Each window's
+        series stays its own: a slot records its window's samples, whoever they come from.
+        Only neighbours whose windows overlap ever swap; stiff windows rarely do."""
+        if self.windows.ndim != 1 or self.windows.n < 2:
+            return
+        n = self.walkers_per_window
+        first = (self.epochs // self.exchange_every) % 2
+        energy = lambda slot, value: float(  # noqa: E731
+            (
+                self.tilt[slot] * (value - self.centres[slot])
+                + 0.5 * self.kappa[slot] * (value - self.centres[slot]) ** 2
+            ).sum()
+        )
+        swapped = False
+        for w in range(first, self.windows.n - 1, 2):
+            a, b = w * n, (w + 1) * n
+            delta = energy(a, xi[b]) + energy(b, xi[a]) - energy(a, xi[a]) - energy(b, xi[b])
+            self.exchanges["attempts"] += 1
+            if self._random.random() < math.exp(min(0.0, -delta / self.settings.kT)):
+                self.exchanges["accepted"] += 1
+                for buffer in (self.state.params, self.state.velocity):
+                    buffer[[a, b]] = buffer[[b, a]]
+                swapped = True
+        if swapped:  # the restraint acting on a moved configuration is its new window's
+            _, self.force = self._evaluate(self.state.params)
+            self.step = self._safe_steps()
+
+    def _advance(self, theta, velocity, noise, c: float, noise_scale: float) -> torch.Tensor:
+        dt, force = self.step, self.force
+        if self.settings.scheme == "baoab":
+            velocity.add_(0.5 * dt * force)
+            theta.add_(0.5 * dt * velocity)
+            velocity.mul_(c).add_(noise, alpha=noise_scale)
+            theta.add_(0.5 * dt * velocity)
+            self._constrain(theta, velocity)
+            xi, self.force = self._evaluate(theta)
+            velocity.add_(0.5 * dt * self.force)
+        else:  # the Wang-Landau sampler's scheme (runs hot in configuration space)
+            velocity.add_(dt * force)
+            velocity.mul_(c).add_(noise, alpha=noise_scale)
+            theta.add_(dt * velocity)
+            self._constrain(theta, velocity)
+            xi, self.force = self._evaluate(theta)
+        return xi
+
+    def _constrain(self, theta, velocity) -> None:
+        from grokglass.wlmd.sampler import _project_onto_shell, _reflect
+
+        if self.bound is not None:
+            _reflect(theta, velocity, self.bound)
+        elif self.settings.constraint == "shell":
+            _project_onto_shell(theta, velocity, self.settings.shell_norm)
+
+    def _check(self, xi: torch.Tensor) -> None:
+        """The divergence guard at log points: finite xi, K/N within max_kinetic_ratio kT/2."""
+        kinetic = 0.5 * self.state.velocity.double().pow(2).sum(dim=1) / self.state.layout.numel
+        ratio = (kinetic / (0.5 * self.settings.kT)).cpu().numpy()
+        self.kinetic.append((self.epochs, ratio))
+        hint = f"the step dt = {self.settings.dt:g} is most likely too large (or step_safety)"
+        finite = torch.isfinite(xi).all(dim=1).cpu().numpy()
+        for k in range(len(ratio)):
+            window = k // self.walkers_per_window
+            if not finite[k]:
+                raise DivergenceError(f"walker {k} (window {window}) at epoch {self.epochs}: non-finite xi; {hint}")
+            if ratio[k] > self.settings.max_kinetic_ratio:
+                raise DivergenceError(
+                    f"walker {k} (window {window}) at epoch {self.epochs}: kinetic energy per parameter is "
+                    f"{ratio[k]:.3g} x kT/2 (limit {self.settings.max_kinetic_ratio:g}); {hint}"
+                )
+
+    # ----- what was measured -----------------------------------------------------------------
+    def trajectories(self) -> tuple[np.ndarray, np.ndarray]:
+        """(xi (T, K, d), |theta| (T, K)) of every epoch run so far."""
+        if not self._xi:
+            raise ValueError("no epochs run yet")
+        return torch.cat(self._xi).numpy(), torch.cat(self._norms).numpy()
+
+    def walker_estimates(self, halves_z_max: float = mean_force.HALVES_Z_MAX) -> list[mean_force.WindowEstimate]:
+        """One estimate per walker (walker k belongs to window k // walkers_per_window)."""
+        xi, norms = self.trajectories()
+        kinetic = np.mean([ratio for _, ratio in self.kinetic], axis=0)
+        estimates = []
+        for k in range(xi.shape[1]):
+            w = k // self.walkers_per_window
+            estimates.append(
+                mean_force.estimate_window(
+                    xi[:, k],
+                    self.windows.centres[w],
+                    self.windows.stiffness[w],
+                    self.windows.tilt[w],
+                    self.settings.kT,
+                    norms[:, k],
+                    float(kinetic[k]),
+                    index=w,
+                    halves_z_max=halves_z_max,
+                )
+            )
+        return estimates
+
+    def estimates(self, halves_z_max: float = mean_force.HALVES_Z_MAX) -> list[mean_force.WindowEstimate]:
+        """One estimate per window, its walkers combined (mean_force.combine)."""
+        per_walker = self.walker_estimates(halves_z_max)
+        n = self.walkers_per_window
+        return [mean_force.combine(per_walker[w * n : (w + 1) * n]) for w in range(self.windows.n)]
+
+    def result(self, grid: GridSpec | None = None, estimates=None) -> RestrainedResult:
+        """S integrated from the windows' mean forces (windows that failed a test left out), on
+        `grid`'s bins (default: a grid over the windows' span)."""
+        estimates = estimates if estimates is not None else self.estimates()
+        return integrate(estimates, self.windows.shape, grid, epochs=self.epochs, walkers=self.state.n_walkers)
+
+
+def _tangent(force: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    unit = theta.double() / theta.double().norm(dim=1, keepdim=True)
+    return (force.double() - (force.double() * unit).sum(dim=1, keepdim=True) * unit).to(force.dtype)
+
+
+def _progress(total: int, wanted: bool | None):
+    """A tqdm bar on a terminal (wanted None: only if stderr is one), or None."""
+    if wanted is False or (wanted is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch", desc="restrained windows", leave=False)
+
+
+# ----- relaxation into the windows -----------------------------------------------------------
+RELAX_TRUST = 0.05  # a Newton step moves a walker by at most this share of |theta|
+
+
+def relax_into(system, state: WalkerState, centres: torch.Tensor, tolerance: torch.Tensor, settings) -> int:
+    """Newton steps on xi until every walker lies within `tolerance` (K, d) of its centre:
+    d theta = -J^T (J J^T)^-1 (xi - c), |xi - c| capped at 1 per axis and |d theta| at
+    RELAX_TRUST |theta|, then the constraint. Returns the steps taken; walkers still away after
+    settings.relax_steps go on from where they are (the transient cut deals with the rest)."""
+    sampler = settings.as_sampler()
+    bound = box_bound(system, state, sampler) if settings.constraint == "bounds" else None
+    d = centres.shape[1]
+    for step in range(settings.relax_steps):
+        params = state.params.detach().requires_grad_(True)
+        x, y = system.observables(state.layout.views(params))
+        xi = torch.stack((x,) if d == 1 else (x, y), dim=1)
+        off = (xi - centres).detach()
+        away = (off.abs() > tolerance).any(dim=1)
+        if not bool(away.any()):
+            return step
+        rows = [torch.autograd.grad(xi[:, a].sum(), params, retain_graph=a + 1 < d)[0].double() for a in range(d)]
+        with torch.no_grad():
+            jacobian = torch.stack(rows, dim=1)  # (K, d, row)
+            if settings.constraint == "shell":
+                unit = state.params.double() / state.params.double().norm(dim=1, keepdim=True)
+                jacobian = jacobian - (jacobian * unit[:, None]).sum(-1, keepdim=True) * unit[:, None]
+            gram = jacobian @ jacobian.transpose(1, 2) + 1e-12 * torch.eye(d, dtype=jacobian.dtype)
+            move = torch.linalg.solve(gram, off.clamp(-1.0, 1.0)[..., None])  # (K, d, 1)
+            step_vector = -(jacobian.transpose(1, 2) @ move)[..., 0] * away[:, None]
+            radius = RELAX_TRUST * state.params.double().norm(dim=1, keepdim=True)
+            length = step_vector.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            state.params.add_((step_vector * (radius / length).clamp(max=1.0)).float())
+            constrain_walkers(system, state, sampler, bound)
+    return settings.relax_steps
+
+
+# ----- the result ----------------------------------------------------------------------------
+@dataclass
+class RestrainedResult:
+    """S from restrained windows: on the grid's bins (NaN outside the windows' span), with its
+    standard error, the axes, the points it was integrated at, and one table row per window."""
+
+    entropy: np.ndarray
+    stderr: np.ndarray
+    x_edges: np.ndarray
+    y_edges: np.ndarray | None
+    points: np.ndarray  # (M, d) window means used (passing every test)
+    point_entropy: np.ndarray
+    point_stderr: np.ndarray
+    windows: list[dict]
+    residual: float = float("nan")  # 2-D: chi^2 per degree of freedom of the least squares
+    walker_epochs: int = 0
+    flagged: list[int] = field(default_factory=list)
+
+    def table(self):
+        """The per-window table as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.windows)
+
+    def plot(self, ax=None, y_scale: float = 10.0):
+        """The map as Figure 1 draws it (min-shifted S, ln L across, test accuracy up) with the
+        max-entropy curve; in 1-D, S(x) with its standard-error band. Returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.6))
+        if self.y_edges is None:
+            centres = 0.5 * (self.x_edges[1:] + self.x_edges[:-1])
+            shifted = self.entropy - np.nanmin(self.entropy)
+            ax.plot(centres, shifted, color="k")
+            ax.fill_between(centres, shifted - self.stderr, shifted + self.stderr, color="0.7")
+            ax.plot(self.points[:, 0], self.point_entropy - np.nanmin(self.entropy), "o", ms=3, color="C3")
+            ax.set_xlabel("x = ln(train loss)")
+            ax.set_ylabel("S - min S (nats)")
+            return ax
+        shifted = self.entropy - np.nanmin(self.entropy)
+        mesh = ax.pcolormesh(self.x_edges, self.y_edges / y_scale, shifted.T, cmap="jet", shading="flat")
+        ax.figure.colorbar(mesh, ax=ax, label="S - min S (nats)")
+        y_centres = 0.5 * (self.y_edges[1:] + self.y_edges[:-1]) / y_scale
+        columns = ~np.all(np.isnan(shifted), axis=1)
+        best = np.nanargmax(np.where(np.isnan(shifted), -np.inf, shifted)[columns], axis=1)
+        x_centres = 0.5 * (self.x_edges[1:] + self.x_edges[:-1])
+        ax.plot(x_centres[columns], y_centres[best], color="magenta", lw=1.5, label="max-entropy curve")
+        ax.set_xlabel("ln(train loss)")
+        ax.set_ylabel("test accuracy")
+        return ax
+
+
+def integrate(estimates, shape, grid: GridSpec | None = None, epochs: int = 0, walkers: int = 0) -> RestrainedResult:
+    """Integrate window estimates (one per window, lattice `shape`) onto `grid`."""
+    keep = np.array([e.ok for e in estimates])
+    means = np.array([e.mean for e in estimates])
+    forces = np.array([e.force for e in estimates])
+    errors = np.array([e.force_se for e in estimates])
+    d = means.shape[1]
+    rows = [e.row(AXES) for e in estimates]
+    if keep.sum() < 2:
+        warnings.warn(
+            f"only {int(keep.sum())} of {len(estimates)} windows passed their tests: no map (see the table's "
+            "flags; run longer, or check the windows are reachable)",
+            stacklevel=2,
+        )
+        keep = np.zeros_like(keep)
+        points, values, stderr, residual = means[:0], np.zeros(0), np.zeros(0), float("nan")
+    elif d == 1:
+        points, values, stderr = mean_force.integrate_1d(means[keep, 0], forces[keep, 0], errors[keep, 0])
+        points, residual = points[:, None], float("nan")
+    else:
+        gauge = int(np.flatnonzero(keep)[0])
+        solved = mean_force.integrate_2d(means, forces, errors, mean_force.lattice_edges(shape), keep, gauge)
+        used = np.isfinite(solved.entropy)
+        points, values, stderr, residual = means[used], solved.entropy[used], solved.stderr[used], solved.chi2_per_dof
+    grid = grid or _span_grid(points if len(points) else means)
+    if grid.ndim != d:
+        raise ValueError(f"the grid has {grid.ndim} axes but the windows restrain {d}")
+    entropy, entropy_se = _onto_grid(grid, points, values, stderr)
+    return RestrainedResult(
+        entropy=entropy,
+        stderr=entropy_se,
+        x_edges=grid.edges(0).numpy(),
+        y_edges=grid.edges(1).numpy() if d == 2 else None,
+        points=points,
+        point_entropy=values,
+        point_stderr=stderr,
+        windows=rows,
+        residual=residual,
+        walker_epochs=int(epochs) * int(walkers),
+        flagged=[e.index for e in estimates if not e.ok],
+    )
+
+
+def _span_grid(points: np.ndarray) -> GridSpec:
+    lows, highs = points.min(axis=0), points.max(axis=0)
+    width = float(max((highs - lows).max(), 1e-6) / 100)
+    return GridSpec(lows=tuple(float(v) for v in lows), highs=tuple(float(v) + width for v in highs), bin_width=width)
+
+
+def _onto_grid(grid: GridSpec, points, values, stderr) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of the integrated points to the bin centres; NaN outside their span
+    (their convex hull in 2-D)."""
+    if len(points) < 2:
+        empty = np.full(grid.shape, np.nan)
+        return empty, empty.copy()
+    if grid.ndim == 1:
+        centres = grid.centres(0).numpy()
+        order = np.argsort(points[:, 0])
+        xs = points[order, 0]
+        inside = (centres >= xs[0]) & (centres <= xs[-1])
+        entropy = np.where(inside, np.interp(centres, xs, values[order]), np.nan)
+        return entropy, np.where(inside, np.interp(centres, xs, stderr[order]), np.nan)
+    from scipy.interpolate import LinearNDInterpolator
+
+    xc, yc = grid.centres(0).numpy(), grid.centres(1).numpy()
+    mesh = np.stack(np.meshgrid(xc, yc, indexing="ij"), axis=-1)
+    entropy = LinearNDInterpolator(points, values)(mesh)
+    return entropy, LinearNDInterpolator(points, stderr)(mesh)
+
+
+def sample_restrained(
+    system,
+    windows: RestraintWindows,
+    epochs: int,
+    settings: RestraintSettings | None = None,
+    grid: GridSpec | None = None,
+    walkers_per_window: int = 1,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    start=None,
+    progress: bool | None = None,
+) -> RestrainedResult:
+    """Restrained windows in one call: sample `epochs` epochs per walker, test, integrate.
+    The cost is epochs x windows x walkers_per_window walker-epochs, whatever the depth."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    sampler = RestrainedSampler(system, windows, settings, seed, device, walkers_per_window, start)
+    sampler.run(epochs, progress)
+    return sampler.result(grid)
+
+
+__all__ = [
+    "RestrainedResult",
+    "RestrainedSampler",
+    "RestraintSettings",
+    "RestraintWindows",
+    "relax_into",
+    "sample_restrained",
+]
