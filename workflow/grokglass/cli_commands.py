@@ -104,7 +104,7 @@ def _check_run(args) -> int:
         windows = f", {landscape.windows.n} windows" if landscape.windows else ""
         _log(
             f"  landscape {landscape.name}: {landscape.walkers} walkers x {epochs:,} epochs = "
-            f"{landscape.walkers * epochs:,} walker-epochs ({landscape.segments} segments{windows})"
+            f"{landscape.walkers * epochs:,} walker-epochs ({landscape.segments} segment{'s' if landscape.segments != 1 else ''}{windows})"
         )
     _log(f"  WLMD in all: {total:,} walker-epochs")
     return 0
