@@ -41,6 +41,12 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/analysis.smk"
 
 
+onsuccess:
+    from grokglass.run_summary import run_summary
+
+    print(run_summary(), file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:

@@ -5,6 +5,7 @@ traceback) before the checks existed."""
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -245,6 +246,57 @@ def test_missing_inputs_and_bad_json_are_one_line(two_landscapes, tmp_path):
     )
     assert_one_line_error(result, "unknown sampler settings ['dtt']")
     assert not (tmp_path / "e.h5").exists()
+
+
+RUN_JSON = json.dumps(
+    {"name": "x", "task": "add", "fraction": 0.5, "optimizer": "adamw", "steps": 2, "seed": 0, "log_every": 1,
+     "slope": 7.0, "lr": 0.01, "weight_decay": 1.0, "model": {"kind": "transformer", "d_model": 8, "n_heads": 1}}
+)  # fmt: skip
+
+
+def truncated_dataset(datasets, folder):
+    path = folder / "truncated.h5"
+    path.write_bytes(datasets["add"].read_bytes()[:1000])
+    return str(path)
+
+
+# every command of `python -m grokglass --help` with a bad input: one line, exit 2, no traceback
+# (wlmd-segment: the tests above)
+BAD_INPUTS = {
+    "dataset": lambda d, t: (["dataset", "--task", "t", "--expression", "x + y", "--p", "4", "--out", str(t / "d.h5")], "not prime"),
+    "train": lambda d, t: (["train", "--data", truncated_dataset(d, t), "--run-json", RUN_JSON, "--metrics", str(t / "m.h5"),
+                            "--checkpoint", str(t / "m.pt"), "--device", "cpu"], "dataset is not a readable HDF5 file"),
+    "check-config": lambda d, t: (["check-config", str(t / "nowhere.yaml")], "cannot read"),
+    "figure": lambda d, t: (["figure", "fig4", "--args-json", json.dumps({"dataset_paths": [str(t / "no.h5")], "titles": ["a"],
+                             "fraction": 0.5, "out_prefix": str(t / "f")})], "no.h5: dataset not found"),
+    "wlmd-merge": lambda d, t: (["wlmd-merge", "--spec-json", json.dumps(make_spec(d["add"])), "--segment", "0",
+                                 "--inputs", str(t / "no.h5"), "--out", str(t / "m.h5")], "no.h5"),
+    "wlmd-landscape": lambda d, t: (["wlmd-landscape", "--spec-json", json.dumps(make_spec(d["add"])),
+                                     "--merged", str(t / "no.h5"), "--out", str(t / "l.h5")], "no.h5"),
+    "bench": lambda d, t: (["bench", "wlmd", "--walkers", "0"], "--walkers and --epochs must be >= 1"),
+    "summarize": lambda d, t: (["summarize", str(t / "no.h5")], "no.h5: metrics table not found"),
+    "kozyrev": lambda d, t: (["kozyrev", "--table", str(t / "t.csv"), "--fits", str(t / "f.json"), str(t / "no.h5")], "not found"),
+    "ising-dataset": lambda d, t: (["ising-dataset", "--out", str(t / "i.h5"), "--L", "1"], "even lattice size"),
+    "ising-snapshots": lambda d, t: (["ising-snapshots", "--data", str(t / "no.h5"), "--spec-json", "{}", "--out", str(t / "o.h5")],
+                                     "--spec-json is not a snapshot spec"),
+    "device-check": lambda d, t: (["device-check", "--device", "nosuch", "--out", str(t / "o")], "is not one of auto, cpu, cuda"),
+}  # fmt: skip
+
+
+def test_every_command_is_covered_by_a_bad_input():
+    result = cli("--help")
+    commands = set(re.search(r"\{([a-z,-]+)\}", result.stdout).group(1).split(","))
+    assert commands == {*BAD_INPUTS, "wlmd-segment"}
+
+
+@pytest.mark.parametrize("command", sorted(BAD_INPUTS))
+def test_every_command_gives_one_line_for_a_bad_input(command, datasets, tmp_path):
+    args, needle = BAD_INPUTS[command](datasets, tmp_path)
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.stderr[-2000:]
 
 
 def test_an_unexpected_error_keeps_its_traceback(tmp_path):

@@ -508,3 +508,16 @@ def test_crosscheck_compares_two_maps_on_their_shared_bins(tmp_path):
     shifted.x_edges = shifted.x_edges + 0.05
     with pytest.raises(ValueError, match="offset by 0.25 of a bin"):
         compare(load_landscape(fast_path), shifted)
+
+
+def test_the_end_of_a_run_says_where_the_figures_are_and_the_verdicts(tmp_path):
+    from grokglass.run_summary import run_summary
+
+    assert "results/figures/ (fig1" in run_summary(tmp_path)  # no summary yet: no table, no error
+    (tmp_path / "results" / "figures").mkdir(parents=True)
+    (tmp_path / "results" / "figures" / "landscape_summary.csv").write_text(
+        "name,advantage_verdict,barrier_verdict,continuity_verdict,converged\ngrok_add,advantage,none,jump,no\n"
+    )
+    lines = run_summary(tmp_path).splitlines()
+    assert lines[-2].split() == ["name", "advantage_verdict", "barrier_verdict", "continuity_verdict", "converged"]
+    assert lines[-1].split() == ["grok_add", "advantage", "none", "jump", "no"]

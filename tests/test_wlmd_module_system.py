@@ -64,3 +64,35 @@ def test_the_readme_example_runs_as_written(capsys):
     printed = capsys.readouterr().out
     visited, span = re.search(r"(\d+) bins visited; S spans ([\d.]+) nats", printed).groups()
     assert int(visited) >= 10 and float(span) > 0.0
+
+
+def test_sample_gives_its_axes_a_plot_and_clear_errors_for_bad_arguments(tmp_path):
+    from grokglass.wlmd import sample
+    from grokglass.wlmd.settings import GridSpec
+
+    net, inputs, labels = small_problem()
+    system = ModuleSystem(net, inputs[:24], labels[:24], inputs[24:], labels[24:])
+    grid = GridSpec(lows=(-3.0, -0.5), highs=(2.0, 10.5), bin_width=0.25, bias_start=1.5, gaussian_sigma_bins=1.0)
+    settings = SamplerSettings(dt=2e-3, friction=1e-2, wl_factor=1.0, t_rise=10, t_drop=100, share="sum")
+    result = sample(system, grid, settings, walkers=2, epochs=60, progress=False)
+    assert len(result.x_edges) == result.entropy.shape[0] + 1 and len(result.y_edges) == result.entropy.shape[1] + 1
+    result.plot().figure.savefig(tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 1000
+    for walkers, epochs, message in [(0, 10, "walkers must be"), (2, -5, "epochs must be"), (2, 0, "epochs must be")]:
+        with pytest.raises(ValueError, match=message):
+            sample(system, grid, settings, walkers=walkers, epochs=epochs)
+
+
+def test_walkers_outside_the_grid_are_warned_about_with_their_share_of_epochs():
+    from grokglass.wlmd import sample
+    from grokglass.wlmd.settings import GridSpec
+
+    net, inputs, labels = small_problem()
+    system = ModuleSystem(net, inputs[:24], labels[:24], inputs[24:], labels[24:])
+    # the walkers start near ln(ln 3) ~ 0.1; this grid sits far below where they go
+    elsewhere = GridSpec(
+        lows=(-9.0, -0.5), highs=(-6.0, 10.5), bin_width=0.25, bias_strength=0.0, gaussian_sigma_bins=1.0
+    )
+    settings = SamplerSettings(dt=2e-3, friction=1e-2, wl_factor=0.01, t_rise=10, t_drop=100, share="sum")
+    with pytest.warns(UserWarning, match=r"walkers spent 100\.0% of their epochs outside the grid \[-9, -6\]"):
+        sample(system, elsewhere, settings, walkers=2, epochs=30, progress=False)

@@ -72,6 +72,10 @@ def main() -> None:
     parser.add_argument("--friction", type=float, default=5e-3)
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--walkers-per-window", type=int, default=2)
+    parser.add_argument(
+        "--start", choices=["init", "trained"], default="init",
+        help="where the walkers of --centres start: Nanda's init (from above) or the trained network (from below)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="results/restrained_add")
     args = parser.parse_args()
@@ -82,8 +86,14 @@ def main() -> None:
     settings = RestraintSettings(dt=args.dt, friction=args.friction, constraint="bounds", log_every=100)
     started = time.perf_counter()
     above_windows = RestraintWindows.lattice(args.centres, stiffness=args.kappa)
-    above = RestrainedSampler(system, above_windows, settings, seed=0, walkers_per_window=args.walkers_per_window)
-    print(f"above: relaxed in {above.relax_steps} steps ({time.perf_counter() - started:.0f} s)", flush=True)
+    start = None
+    if args.start == "trained":
+        layout = RestrainedSampler(system, RestraintWindows.lattice([0.0], stiffness=1.0), settings).state.layout
+        start = trained_params(args.checkpoint, layout).repeat(above_windows.n * args.walkers_per_window, 1)
+    above = RestrainedSampler(
+        system, above_windows, settings, seed=0, walkers_per_window=args.walkers_per_window, start=start
+    )
+    print(f"{args.start}: relaxed in {above.relax_steps} steps ({time.perf_counter() - started:.0f} s)", flush=True)
     below = None
     if args.below:
         below_windows = RestraintWindows.lattice(args.below, stiffness=args.kappa)

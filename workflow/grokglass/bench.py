@@ -33,6 +33,7 @@ import time
 
 import torch
 
+from grokglass.errors import InputError
 from grokglass.io import pick_device
 from grokglass.model import TransformerConfig
 from grokglass.specs import TransformerModel
@@ -140,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.walkers < 1 or args.epochs < 1:
-        raise SystemExit("bench: --walkers and --epochs must be >= 1")
+        raise InputError("bench: --walkers and --epochs must be >= 1")
     if args.what == "convergence":
         from grokglass import convergence_bench
 

@@ -30,8 +30,12 @@ def _dataset_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _dataset_run(args) -> int:
+    from grokglass.expressions import is_prime
     from grokglass.tasks import Task, TaskError, write_dataset
 
+    if not is_prime(args.p):
+        print(f"error: --p {args.p} is not prime (the tasks are arithmetic in the field Z_p)", file=sys.stderr)
+        return 2
     try:
         write_dataset(args.out, Task(args.task, args.expression, args.p), args.split_seed)
     except (TaskError, ValueError) as err:

@@ -185,7 +185,10 @@ def pick_device(requested: str = "auto", log=print) -> torch.device:
     elif requested.startswith("cuda") and not torch.cuda.is_available():
         log(f"device: {requested} requested but CUDA is not available; falling back to CPU")
         requested = "cpu"
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise InputError(f"device {requested!r} is not one of auto, cpu, cuda (or cuda:N)") from None
     log(f"device: {describe_device(device)}")
     return device
 
@@ -222,7 +225,7 @@ def read_table(path: str | os.PathLike):
     """Read a write_table file back as a pandas DataFrame (attributes in df.attrs)."""
     import pandas as pd
 
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "metrics table") as h5:
         columns = {name: h5[name][()] for name in h5 if isinstance(h5[name], h5py.Dataset) and h5[name].ndim == 1}
         attrs = {key: (value.decode() if isinstance(value, bytes) else value) for key, value in h5.attrs.items()}
     frame = pd.DataFrame(columns)

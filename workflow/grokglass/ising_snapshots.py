@@ -35,6 +35,7 @@ from grokglass import metrics as M
 from grokglass import train as _train
 from grokglass.cli_commands import add_matmul_precision_argument
 from grokglass.dense import DenseClassifier
+from grokglass.errors import InputError
 from grokglass.io import apply_matmul_precision, atomic_path, pick_device, provenance, set_attrs, write_table
 from grokglass.layer_analysis import ABS_THRESHOLD, REL_THRESHOLD, VARIANCE_FRACTION, layer_analysis, update_pca
 from grokglass.models import build_module
@@ -236,7 +237,10 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     apply_matmul_precision(args.matmul_precision, args.device, log=lambda line: print(line, flush=True))
-    spec = SnapshotSpec.from_dict(parse_json_arg(args.spec_json, "--spec-json"))
+    try:
+        spec = SnapshotSpec.from_dict(parse_json_arg(args.spec_json, "--spec-json"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"--spec-json is not a snapshot spec ({type(err).__name__}: {err})") from None
     train_with_snapshots(
         spec.run,
         args.data,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: Figure 4 reads sp
     import torch
 
 from grokglass.expressions import MAX_EXPONENT, TaskError, Undefined, parse_expression
-from grokglass.io import atomic_path, provenance, set_attrs
+from grokglass.io import atomic_path, open_input_h5, provenance, set_attrs
 
 __all__ = [
     "MAX_EXPONENT",
@@ -146,7 +146,7 @@ def load_split(path: str | Path, fraction: float) -> Split:
     """The split at `fraction` of a dataset file: a prefix of its stored permutation."""
     import torch
 
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "dataset") as h5:
         inputs = torch.from_numpy(h5["inputs"][()])
         labels = torch.from_numpy(h5["labels"][()])
         train, test = (torch.from_numpy(part) for part in split_indices(h5["permutation"][()], fraction))

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from grokglass.figures import style
-from grokglass.io import atomic_path, read_metrics
+from grokglass.io import atomic_path, open_input_h5, read_metrics
 
 PathLike = str | os.PathLike
 
@@ -147,7 +147,7 @@ class Landscape:
 
 
 def load_landscape(path: PathLike) -> Landscape:
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "landscape") as h5:
         entropy = np.asarray(h5["entropy"][()], dtype=np.float64)
         x_edges = np.asarray(h5["x_edges"][()], dtype=np.float64)
         y_edges = np.asarray(h5["y_edges"][()], dtype=np.float64)

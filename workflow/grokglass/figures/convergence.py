@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 
-import h5py
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -29,6 +28,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from grokglass.figures import style
 from grokglass.figures.common import PathLike, load_landscape, new_figure, save_figure
 from grokglass.figures.style import figure_style
+from grokglass.io import open_input_h5
 from grokglass.wlmd.settings import CONVERGENCE_COLUMNS
 
 COLUMNS = CONVERGENCE_COLUMNS
@@ -78,7 +78,7 @@ def _kinetic_references(ax, x, table: pd.DataFrame, half_kT: float | None, y: np
 def windows_note(landscape_path: PathLike) -> str | None:
     """One line on a windowed landscape's windows: how many are stitched in, the exchanges
     accepted; a warning when some windows are left out (they never shared a visited bin)."""
-    with h5py.File(landscape_path, "r") as h5:
+    with open_input_h5(landscape_path, "landscape") as h5:
         if "windows" not in h5:
             return None
         attrs = h5["windows"].attrs

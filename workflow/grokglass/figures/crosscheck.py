@@ -23,7 +23,6 @@ bin count, and each map's walker-epochs.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -40,6 +39,7 @@ from grokglass.figures.common import (
     write_csv,
 )
 from grokglass.figures.style import ENTROPY_CMAP, figure_style
+from grokglass.io import open_input_h5
 from grokglass.wlmd.merge import visited_mask
 
 DIFFERENCE_CMAP = "RdBu_r"
@@ -64,7 +64,7 @@ def _previous_map(path: PathLike | None, shape: tuple[int, int]) -> np.ndarray |
     """A merged.h5's map (NaN where unvisited), or None without one."""
     if path is None:
         return None
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "merged landscape") as h5:
         entropy = np.asarray(h5["mean_entropy"][()], dtype=np.float64)
         visited = visited_mask(entropy, h5["cumulative_histogram"][()])
     if entropy.shape != shape:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -33,12 +32,13 @@ from grokglass.figures.common import (
     tag_panel,
 )
 from grokglass.figures.style import figure_style
+from grokglass.io import open_input_h5
 from grokglass.tasks import split_indices
 
 
 def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
     """z[x, y] and the test mask[x, y] (all False when fraction is None)."""
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "dataset") as h5:
         inputs = h5["inputs"][()]
         labels = h5["labels"][()]
         p = int(h5.attrs["p"])

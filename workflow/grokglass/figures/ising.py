@@ -29,7 +29,6 @@ import json
 import math
 from collections.abc import Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -48,6 +47,7 @@ from grokglass.figures.common import (
     write_csv,
 )
 from grokglass.figures.style import figure_style
+from grokglass.io import open_input_h5
 
 EPOCH_LABEL = "epochs"
 INT_COLUMNS = (
@@ -116,7 +116,7 @@ def ising_training(
 
 def load_snapshots(path: PathLike) -> dict:
     """The parts of a train_with_snapshots file the figure uses."""
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "snapshots file") as h5:
         steps = h5["steps"][()]
         n_weights = int(h5.attrs.get("n_weight_layers", len(h5["weights"])))
         n_hidden = int(h5.attrs.get("n_hidden_layers", len(h5["activations"]) - 1))

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -84,6 +83,7 @@ from grokglass.figures.common import (
     max_entropy_curve,
     write_csv,
 )
+from grokglass.io import open_input_h5
 
 MEMORISATION_ACC = 0.99
 TARGET_TEST_ACC = 0.9  # issue 15: a map reaches down to where its run generalises ...
@@ -340,5 +340,5 @@ def landscape_summary(
 
 
 def _walker_maps(path: PathLike) -> np.ndarray | None:
-    with h5py.File(path, "r") as h5:
+    with open_input_h5(path, "landscape") as h5:
         return h5["walker_entropy"][()] if "walker_entropy" in h5 else None

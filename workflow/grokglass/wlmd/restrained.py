@@ -476,32 +476,41 @@ class RestrainedResult:
         return pd.DataFrame(self.windows)
 
     def plot(self, ax=None, y_scale: float = 10.0):
-        """The map as Figure 1 draws it (min-shifted S, ln L across, test accuracy up) with the
-        max-entropy curve; in 1-D, S(x) with its standard-error band. Returns the axes."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.6))
-        if self.y_edges is None:
-            centres = 0.5 * (self.x_edges[1:] + self.x_edges[:-1])
-            shifted = self.entropy - np.nanmin(self.entropy)
-            ax.plot(centres, shifted, color="k")
-            ax.fill_between(centres, shifted - self.stderr, shifted + self.stderr, color="0.7")
+        """The map as Figure 1 draws it (plot_map), in 1-D with its standard-error band and the
+        integrated points. Returns the axes."""
+        ax = plot_map(self.entropy, self.x_edges, self.y_edges, ax=ax, y_scale=y_scale, band=self.stderr)
+        if self.y_edges is None and len(self.points):
             ax.plot(self.points[:, 0], self.point_entropy - np.nanmin(self.entropy), "o", ms=3, color="C3")
-            ax.set_xlabel("x = ln(train loss)")
-            ax.set_ylabel("S - min S (nats)")
-            return ax
-        shifted = self.entropy - np.nanmin(self.entropy)
-        mesh = ax.pcolormesh(self.x_edges, self.y_edges / y_scale, shifted.T, cmap="jet", shading="flat")
-        ax.figure.colorbar(mesh, ax=ax, label="S - min S (nats)")
-        y_centres = 0.5 * (self.y_edges[1:] + self.y_edges[:-1]) / y_scale
-        columns = ~np.all(np.isnan(shifted), axis=1)
-        best = np.nanargmax(np.where(np.isnan(shifted), -np.inf, shifted)[columns], axis=1)
-        x_centres = 0.5 * (self.x_edges[1:] + self.x_edges[:-1])
-        ax.plot(x_centres[columns], y_centres[best], color="magenta", lw=1.5, label="max-entropy curve")
-        ax.set_xlabel("ln(train loss)")
-        ax.set_ylabel("test accuracy")
         return ax
+
+
+def plot_map(entropy, x_edges, y_edges=None, ax=None, y_scale: float = 10.0, band=None):
+    """A landscape as Figure 1 draws it: min-shifted S with ln L across and test accuracy (y /
+    y_scale) up, jet colours, the max-entropy curve y*(x) in magenta; on a 1-D grid, S(x) with an
+    optional standard-error band. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.6))
+    shifted = entropy - np.nanmin(entropy)
+    x_centres = 0.5 * (x_edges[1:] + x_edges[:-1])
+    if y_edges is None:
+        ax.plot(x_centres, shifted, color="k")
+        if band is not None:
+            ax.fill_between(x_centres, shifted - band, shifted + band, color="0.7")
+        ax.set_xlabel("x = ln(train loss)")
+        ax.set_ylabel("S - min S (nats)")
+        return ax
+    mesh = ax.pcolormesh(x_edges, y_edges / y_scale, shifted.T, cmap="jet", shading="flat")
+    ax.figure.colorbar(mesh, ax=ax, label="S - min S (nats)")
+    y_centres = 0.5 * (y_edges[1:] + y_edges[:-1]) / y_scale
+    columns = ~np.all(np.isnan(shifted), axis=1)
+    if columns.any():
+        best = np.nanargmax(np.where(np.isnan(shifted), -np.inf, shifted)[columns], axis=1)
+        ax.plot(x_centres[columns], y_centres[best], color="magenta", lw=1.5, label="max-entropy curve")
+    ax.set_xlabel("ln(train loss)")
+    ax.set_ylabel("test accuracy")
+    return ax
 
 
 def integrate(estimates, shape, grid: GridSpec | None = None, epochs: int = 0, walkers: int = 0) -> RestrainedResult:

@@ -328,8 +328,9 @@ def run_epochs(
     map_walkers: with share "sum", how many walkers (in all groups) fill the shared map, so
     that the schedule runs in its walker-epochs, t = epoch x map_walkers (default: this group).
     On a grid with hard walls (module docstring) every walker must start between them.
-    Returns the last epoch's pre-update (x, y) and each walker's final kinetic energy per
-    parameter as device tensors, and the capture used.
+    Returns the last epoch's pre-update (x, y), each walker's final kinetic energy per parameter
+    and its epochs outside the grid (their visits clamped into the edge bins) as device tensors,
+    and the capture used.
     """
     if capture not in CAPTURES:
         raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, got {capture!r}")
@@ -341,7 +342,7 @@ def run_epochs(
     if epoch.x_walls is not None:
         epoch.start_walls(state)
     with _group_independent_threads(state):
-        x, y = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
+        x, y, epochs_outside = _run_epochs(epoch, draw_noise, state, settings, n_epochs, log)
         if epoch.x_walls is not None:
             epoch.finish_walls(state)
     return {
@@ -350,6 +351,7 @@ def run_epochs(
         "kinetic_per_param": kinetic_per_parameter(state),
         "capture": epoch.capture,
         "capture_error": epoch.error,
+        "epochs_outside": epochs_outside,
     }
 
 
@@ -444,6 +446,7 @@ class _EpochStep:
         stacked = torch.stack(coordinates, dim=1)
         off_grid = grid.outside(stacked)
         outside[0].add_(1).mul_(off_grid)
+        outside[3].add_(off_grid)
         bins = grid.bin_index(stacked)
         slope = grid.gradient(bins)  # dS/dx, dS/dy at each walker's bin, constants
         # grad L_comb with L_comb = sum_k -(S_x x_k + S_y y_k): the cotangents are -slope
@@ -581,7 +584,7 @@ def _run_epochs(
     settings: SamplerSettings,
     n_epochs: int,
     log: Callable[[dict], None] | None,
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
     theta, velocity = state.params, state.velocity
     # the global epoch lives on the device too, so f(t) never needs a host-to-device copy
     epoch_tensor = torch.tensor(float(state.epoch), dtype=torch.float64, device=state.device)
@@ -613,7 +616,7 @@ def _run_epochs(
             check_health(state, settings, epoch_step.grid, x, y, outside, state.epoch - last_check)  # before any write
     if x is not None:  # a replayed CUDA graph overwrites its outputs on the next replay
         x, y = x.clone(), y.clone()
-    return x, y
+    return x, y, outside[3].clone()
 
 
 def kinetic_per_parameter(state: WalkerState) -> torch.Tensor:
@@ -621,8 +624,9 @@ def kinetic_per_parameter(state: WalkerState) -> torch.Tensor:
     return 0.5 * state.velocity.double().pow(2).sum(dim=1) / state.layout.numel
 
 
-# rows of the guard's counters (step's `outside`)
-GUARD_ROWS = 3
+# rows of the guard's counters (step's `outside`): consecutive epochs outside the grid, put-backs
+# and jumps since the last check, and epochs outside the grid in all (run_epochs returns it)
+GUARD_ROWS = 4
 # with hard walls, a walker put back (or moved by more than a bin) in more than this share of
 # the epochs since the last check, over at least GUARD_MIN_EPOCHS, is diverging: the walls' put-back
 # and speed cap keep its kinetic energy near kT/2, so the kinetic guard alone never fires
@@ -647,7 +651,7 @@ def check_health(
     finite = (torch.isfinite(x) & torch.isfinite(y)).tolist()
     kinetic = kinetic_per_parameter(state).tolist()
     counters = outside.tolist()
-    outside[1:].zero_()  # put-backs and jumps count per check
+    outside[1:3].zero_()  # put-backs and jumps count per check
     outside, put_backs, jumps = counters[0], counters[1], counters[2]
     xs, ys = x.double().tolist(), y.double().tolist()
     half_kT = 0.5 * settings.kT

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,13 +149,31 @@ def steer_into_window(system, state, grid: GridSpec, ranges, window: int, settin
 
 @dataclass
 class SampleResult:
-    """What sample() learned: S (learned part, NaN where unvisited) and visits on the full grid."""
+    """What sample() learned: S (learned part, NaN where unvisited) and visits on the full grid,
+    with the grid's axes (as wlmd.restrained.RestrainedResult has them) and a plot()."""
 
     entropy: np.ndarray
     histogram: np.ndarray
     offsets: list[float]  # each window's stitching constant (0 for the lowest stitched, NaN: left out)
     exchanges: dict  # attempts and acceptances per neighbouring pair
     window_bins: list[tuple[int, int]]
+    x_edges: np.ndarray | None = None
+    y_edges: np.ndarray | None = None  # None on a 1-D grid
+
+    def plot(self, ax=None, y_scale: float = 10.0):
+        """The map as Figure 1 draws it (min-shifted S; ln L across, test accuracy up, y / y_scale;
+        the max-entropy curve), or S(x) on a 1-D grid. Returns the axes."""
+        from grokglass.wlmd.restrained import plot_map
+
+        return plot_map(self.entropy, self.x_edges, self.y_edges, ax=ax, y_scale=y_scale)
+
+
+def _axes(grid: GridSpec) -> dict:
+    return {"x_edges": grid.edges(0).numpy(), "y_edges": grid.edges(1).numpy() if grid.ndim == 2 else None}
+
+
+# a chunk of epochs between progress-bar updates (and outside-the-grid counts) of sample()
+PROGRESS_CHUNK = 100
 
 
 def sample(
@@ -166,24 +185,63 @@ def sample(
     windows: WindowSettings | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    progress: bool | None = None,
 ) -> SampleResult:
     """Learn the entropy of any system (wlmd/systems.py interface) on `grid`.
 
     Without windows: `walkers` walkers on one grid with the sampler's share mode. With
     windows: windows.walkers_per_window walkers per window, their deposits summed into the
     window's map, exchanges every windows.exchange_every epochs, maps stitched at the end.
-    `epochs` is per walker; the cost is epochs x all walkers.
+    `epochs` is per walker; the cost is epochs x all walkers. progress: a bar (None: on a terminal).
+    Walkers that leave the grid deposit into its edge bins; sample() warns with the share of
+    epochs they spent there.
     """
+    if not (isinstance(walkers, int) and walkers >= 1):
+        raise ValueError(f"walkers must be a whole number >= 1, got {walkers!r}")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if windows is None:
         state = init_walkers(system, list(range(walkers)), seed, sampler, device)
         one = EntropyGrid(grid, walkers, device)
-        run_epochs(system, one, state, sampler, epochs)
+        outside = _run_with_progress(system, one, state, sampler, epochs, progress)
+        _warn_outside(outside, epochs, grid)
         learned = one.learned()
         entropy = (learned[0] if sampler.share in ("sum", "every_step") else learned.mean(0)).cpu().numpy()
         histogram = one.histogram.sum(0).cpu().numpy()
         entropy = np.where((histogram > 0) | (entropy > 1e-4), entropy, np.nan)
-        return SampleResult(entropy, histogram, [0.0], {}, [(0, grid.shape[0])])
-    return _sample_windows(system, grid, dataclasses.replace(sampler, share="sum"), epochs, windows, seed, device)
+        return SampleResult(entropy, histogram, [0.0], {}, [(0, grid.shape[0])], **_axes(grid))
+    result = _sample_windows(system, grid, dataclasses.replace(sampler, share="sum"), epochs, windows, seed, device)
+    return dataclasses.replace(result, **_axes(grid))
+
+
+def _run_with_progress(system, grid, state, sampler, epochs: int, progress) -> np.ndarray:
+    """run_epochs in chunks, a progress bar on a terminal; returns each walker's epochs outside the grid."""
+    from grokglass.wlmd.restrained import _progress
+
+    bar = _progress(epochs, progress)
+    outside = np.zeros(state.n_walkers, dtype=np.int64)
+    done = 0
+    while done < epochs:
+        chunk = min(PROGRESS_CHUNK, epochs - done)
+        outside += run_epochs(system, grid, state, sampler, chunk)["epochs_outside"].cpu().numpy()
+        done += chunk
+        if bar is not None:
+            bar.update(chunk)
+    if bar is not None:
+        bar.close()
+    return outside
+
+
+def _warn_outside(outside: np.ndarray, epochs: int, grid: GridSpec) -> None:
+    """A warning when walkers spent epochs outside the grid: their visits went to its edge bins."""
+    share = float(outside.sum()) / (epochs * len(outside))
+    if share > 0:
+        bounds = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in zip(grid.lows, grid.highs))
+        warnings.warn(
+            f"walkers spent {share:.1%} of their epochs outside the grid {bounds}; those visits and deposits "
+            "went to its edge bins, so the edge bins are not the entropy there: widen the grid",
+            stacklevel=3,
+        )
 
 
 class WindowedSampler:
