@@ -405,3 +405,33 @@ def test_documented_experiment_overlays_build(raw, path):
         assert E.build(config).runs
         if "kozyrev" in top:
             assert config["kozyrev"]["max_steps"] == top["kozyrev"]["max_steps"]
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda c: c["tasks"].update(z="x / 0"), "config error at tasks.z: 'x / 0' is defined at no pair"),
+        (lambda c: c.update(p=3), "config error at p: 3 is too small for a train/test split"),
+        (lambda c: c.update(p=10007), "set allow_large: true to run it anyway"),
+        (lambda c: c["tasks"]["ising"].update(L=2), "config error at tasks.ising.L: a 2 x 2 lattice has no energy"),
+        (lambda c: c["tasks"]["ising"].update(L=1), "config error at tasks.ising.L: 1 is less than the minimum of 2"),
+    ],
+)
+def test_what_would_fail_an_hour_in_is_refused_before_any_job(raw, mutate, message):
+    changed = copy.deepcopy(raw)
+    mutate(changed)
+    with pytest.raises(C.ConfigError, match=re.escape(message)):
+        C.resolve(changed)
+
+
+def test_a_large_p_runs_when_allowed_and_a_task_twice_is_a_warning(raw):
+    changed = copy.deepcopy(raw)
+    changed.update(p=10007, allow_large=True)
+    changed["tasks"]["dda"] = "y + x"
+    config = C.resolve(changed)
+    assert config["p"] == 10007
+    assert C.config_warnings(config) == [  # (at this p: 2,000 pairs probed)
+        "config warning at tasks: add and dda are the same task (equal at every pair): "
+        "each runs its own dataset, run and landscape"
+    ]
+    assert C.config_warnings(C.resolve(copy.deepcopy(raw))) == []

@@ -85,7 +85,7 @@ def _check_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_run(args) -> int:
-    from grokglass.config import ConfigError, overlay_replacements, read_yaml
+    from grokglass.config import ConfigError, config_warnings, overlay_replacements, read_yaml
     from grokglass.experiment import load_experiment
 
     try:
@@ -94,7 +94,7 @@ def _check_run(args) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    for line in overlay_replacements(raw, args.scale):
+    for line in [*overlay_replacements(raw, args.scale), *config_warnings(experiment.config)]:
         _log(line)
     _log(
         f"{args.config} (scale {experiment.config.get('scale', 'paper')}): {len(experiment.runs)} runs, "

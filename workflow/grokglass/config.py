@@ -13,10 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from grokglass.errors import InputError, one_line
-from grokglass.expressions import TaskError, is_prime, parse_expression
+from grokglass.expressions import TaskError, Undefined, is_prime, parse_expression
 from grokglass.specs import IsingDataset
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -359,6 +360,11 @@ def validate_schema(config: dict, schema: str | Path | dict) -> None:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
+        while error.validator in ("oneOf", "anyOf") and error.context:
+            # one branch fits the value's type (a task: an expression string, or a mapping): its
+            # own complaint names the key and the bound, not "not valid under any of the schemas"
+            fitting = [e for e in error.context if e.validator != "type"] or list(error.context)
+            error = jsonschema.exceptions.best_match(fitting)
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config error at {where}: {error.message}")
 
@@ -371,11 +377,27 @@ def check_semantics(config: dict) -> None:
             f"config error at p: {config['p']} is not prime (the tasks are arithmetic in the field Z_p; "
             "division needs an inverse of every nonzero y)"
         )
+    p = config["p"]
+    if p < MIN_P:
+        raise ConfigError(
+            f"config error at p: {p} is too small for a train/test split ({p * p} examples; use p >= {MIN_P})"
+        )
+    estimate = p * p * DATASET_BYTES_PER_PAIR
+    if estimate > MAX_DATASET_BYTES and not config.get("allow_large", False):
+        raise ConfigError(
+            f"config error at p: {p} makes {p * p:,} examples per task, ~{estimate / 2**30:.0f} GiB to build each "
+            f"dataset (over {MAX_DATASET_BYTES / 2**30:.0f} GiB); set allow_large: true to run it anyway"
+        )
     for name, expression in expression_tasks(config).items():
         try:
-            parse_expression(name, expression, config["p"])
+            function = parse_expression(name, expression, p)
         except TaskError as err:
             raise ConfigError(f"config error at tasks.{name}: {err}") from None
+        if not any(_defined(function, x, y) for x, y in _probe_pairs(p)):
+            raise ConfigError(
+                f"config error at tasks.{name}: {expression!r} is defined at no pair (x, y) mod {p} "
+                "(a divisor that is always 0 mod p?)"
+            )
     tasks = expression_tasks(config)
     if not tasks:
         raise ConfigError("config error at tasks: no expression task (the paper's figures need at least one)")
@@ -402,6 +424,49 @@ def check_semantics(config: dict) -> None:
     _check_ising_semantics(config)
 
 
+MIN_P = 5  # 25 examples: the smallest split sweep that leaves every fraction a train and a test set
+DATASET_BYTES_PER_PAIR = 100  # the dataset job's peak memory per (x, y) pair, measured ~80 at p = 10,007
+MAX_DATASET_BYTES = 4 * 2**30
+PROBE_PAIRS = 2000  # pairs evaluated per task at check time (all of them when p^2 is fewer)
+
+
+def _probe_pairs(p: int) -> list[tuple[int, int]]:
+    """Every pair for small p, else a fixed sample (the check must stay fast at any p)."""
+    if p * p <= PROBE_PAIRS:
+        return [(x, y) for x in range(p) for y in range(p)]
+    rng = np.random.default_rng(0)
+    return [tuple(int(v) for v in pair) for pair in rng.integers(0, p, size=(PROBE_PAIRS, 2))]
+
+
+def _defined(function, x: int, y: int) -> bool:
+    try:
+        function(x, y)
+    except (Undefined, ZeroDivisionError):
+        return False
+    return True
+
+
+def config_warnings(config: dict) -> list[str]:
+    """What is allowed but most likely a mistake, one line each (the Snakefile and check-config
+    print them): the same task under two names (the same values at every probed pair)."""
+    p, tables = config["p"], {}
+    for name, expression in expression_tasks(config).items():
+        function = parse_expression(name, expression, p)
+        values = []
+        for x, y in _probe_pairs(p):
+            try:
+                values.append(function(x, y) % p)
+            except (Undefined, ZeroDivisionError):
+                values.append(None)
+        tables.setdefault(tuple(values), []).append(name)
+    return [
+        f"config warning at tasks: {' and '.join(names)} are the same task (equal at every pair): "
+        "each runs its own dataset, run and landscape"
+        for names in tables.values()
+        if len(names) > 1
+    ]
+
+
 def _check_ising_semantics(config: dict) -> None:
     section = config.get("ising")
     ising = ising_tasks(config)
@@ -417,12 +482,33 @@ def _check_ising_semantics(config: dict) -> None:
             raise ConfigError(
                 f"config error at tasks.{name}.pool_size: {pool} is not a multiple of n_classes={n_classes}"
             )
+        _check_ising_classes(name, task)
         samples = task.get("samples_per_temperature", IsingDataset.samples_per_temperature)
         chains = task.get("chains_per_temperature", IsingDataset.chains_per_temperature)
         if samples % chains:
             raise ConfigError(
                 f"config error at tasks.{name}.samples_per_temperature: {samples} is not a "
                 f"multiple of chains_per_temperature={chains}"
+            )
+
+
+def _check_ising_classes(name: str, task: dict) -> None:
+    """Every energy class must be reachable: an L x L lattice has energies per spin
+    -2 + 4k / L^2 only (a spin flip changes E by a multiple of 4), so a small lattice leaves some
+    equal-width classes (less their label margin) empty, and the dataset job would fail."""
+    L = task.get("L", IsingDataset.L)
+    n_classes = task.get("n_classes", IsingDataset.n_classes)
+    low, high = task.get("label_range", IsingDataset.label_range)
+    margin = task.get("label_margin", IsingDataset.label_margin)
+    levels = -2.0 + 4.0 * np.arange(L * L + 1) / (L * L)
+    width = (high - low) / n_classes
+    for c in range(n_classes):
+        a = low + c * width + (margin if c > 0 else 0.0)
+        b = low + (c + 1) * width - (margin if c < n_classes - 1 else 0.0)
+        if not np.any((levels >= a) & (levels < b if c < n_classes - 1 else levels <= b)):
+            raise ConfigError(
+                f"config error at tasks.{name}.L: a {L} x {L} lattice has no energy per spin in class {c} "
+                f"[{a:g}, {b:g}) (its levels are -2 + 4k/{L * L}): use a larger L, fewer classes or a smaller margin"
             )
 
 

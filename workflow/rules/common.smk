@@ -23,6 +23,8 @@ try:
     # overrides is never dropped silently
     for line in gg_config.overlay_replacements(config, command_line=USER_OVERRIDES):
         print(line, file=sys.stderr)
+    for line in gg_config.config_warnings(C):
+        print(line, file=sys.stderr)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
 

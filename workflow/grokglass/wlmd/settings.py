@@ -277,8 +277,9 @@ def window_ranges(grid: GridSpec, windows: WindowSettings) -> list[tuple[int, in
     needed = 2 * trim + 2
     for (_, last), (first, _) in zip(ranges, ranges[1:]):
         if last - first < needed:
+            shown = f"{ranges[:3]} ... ({len(ranges)} windows)" if len(ranges) > 4 else f"{ranges}"
             raise ValueError(
-                f"windows {ranges} overlap by {last - first} bins, fewer than the {needed} a stitch needs "
+                f"windows {shown} overlap by {last - first} bins, fewer than the {needed} a stitch needs "
                 f"(2 + the {trim} bins each window drops beside an inner wall): raise the overlap, lower n, "
                 "or use finer bins"
             )
