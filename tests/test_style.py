@@ -42,3 +42,14 @@ def test_each_results_path_pattern_lives_in_grokglass_paths():
     assert elsewhere == []
     patterns = [line.split(":", 2)[2] for line in result.stdout.splitlines()]
     assert len(patterns) == len(set(patterns))  # no pattern written twice
+
+
+def test_no_tracked_file_points_outside_the_repository():
+    """The repository stands on its own: no tracked file names the developers' shared folder."""
+    result = subprocess.run(
+        ["git", "grep", "-n", "-F", "-e", "../" + "shared", "--", "."], cwd=REPO, capture_output=True, text=True
+    )
+    if result.returncode not in (0, 1):  # not a git checkout (a copied tree): nothing to check
+        pytest.skip("not a git checkout")
+    offending = result.stdout.splitlines()
+    assert not offending, "\n".join(offending)

@@ -19,6 +19,7 @@ FIGURE_PREFIX = "results/figures/{figure}"
 FIGURE_FORMATS = ("pdf", "png")
 CONVERGENCE_FIGURE = "convergence_{landscape}"  # a figure name, under FIGURE_PREFIX
 LANDSCAPE_SUMMARY = "results/figures/landscape_summary.csv"
+REPORT = "results/report.html"  # snakemake --report (the Snakefile names it only in the README)
 
 KOZYREV_TABLE = "results/kozyrev/runs.csv"
 KOZYREV_FITS = "results/kozyrev/fits.json"

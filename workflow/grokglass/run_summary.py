@@ -16,7 +16,7 @@ def run_summary(root: str | Path = ".") -> str:
     root = Path(root)
     figures = root / Path(paths.FIGURE_PREFIX).parent
     lines = [f"grokglass: figures in {figures}/ (fig1..fig8 .png/.pdf/.csv, the Kozyrev and Ising figures)"]
-    lines.append("  a browsable report of them: snakemake --profile profiles/local --report results/report.html")
+    lines.append(f"  a browsable report of them: snakemake --profile profiles/local --report {paths.REPORT}")
     summary = root / paths.LANDSCAPE_SUMMARY
     if not summary.is_file():
         return "\n".join(lines)
