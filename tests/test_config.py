@@ -435,3 +435,10 @@ def test_a_large_p_runs_when_allowed_and_a_task_twice_is_a_warning(raw):
         "each runs its own dataset, run and landscape"
     ]
     assert C.config_warnings(C.resolve(copy.deepcopy(raw))) == []
+
+
+def test_the_slurm_profiles_placeholders_are_named_and_a_sites_values_are_not():
+    (line,) = C.profile_warnings(["tmpdir=system_tmpdir", "slurm_partition=cpu", "runtime=30"])
+    assert "placeholder partition 'cpu' and no slurm_account" in line and "profiles/slurm/profile.yaml" in line
+    assert C.profile_warnings(["slurm_partition=main"]) == []
+    assert "no slurm_account" not in C.profile_warnings(["slurm_partition='gpu'", "slurm_account=lab"])[0]

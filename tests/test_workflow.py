@@ -70,6 +70,8 @@ def test_paper_scale_dry_run_through_the_slurm_profile():
     result = snakemake("all", "--profile", "profiles/slurm", "-n", "--forceall", "--quiet", "rules", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
+    # the shipped profile's placeholders are named at start, with the keys to edit
+    assert "profile warning: the Slurm profile still has the placeholder partition 'cpu'" in result.stderr
 
 
 def test_adding_a_task_and_a_fraction_at_the_top_of_config_yaml_adds_jobs_at_the_quick_scale(tmp_path):

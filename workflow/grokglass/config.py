@@ -467,6 +467,25 @@ def config_warnings(config: dict) -> list[str]:
     ]
 
 
+PLACEHOLDER_PARTITIONS = ("cpu", "gpu")  # what profiles/slurm/profile.yaml ships with
+
+
+def profile_warnings(default_resources: list[str]) -> list[str]:
+    """A warning when the Slurm profile still holds the shipped placeholders: its partitions
+    `cpu`/`gpu` rarely exist on a site, and without an account many sites refuse the jobs.
+    `default_resources`: Snakemake's default-resources as `key=value` strings."""
+    values = dict(arg.split("=", 1) for arg in default_resources if "=" in arg)
+    partition = values.get("slurm_partition", "").strip("'\"")
+    if partition not in PLACEHOLDER_PARTITIONS:
+        return []
+    account = "" if "slurm_account" in values else " and no slurm_account"
+    return [
+        f"profile warning: the Slurm profile still has the placeholder partition {partition!r}{account}: edit "
+        "default-resources.slurm_partition, set-resources.<rule>.slurm_partition (train, ising_snapshots, "
+        "wlmd_segment) and slurm_account (or pass --slurm-no-account) in profiles/slurm/profile.yaml for your site"
+    ]
+
+
 def _check_ising_semantics(config: dict) -> None:
     section = config.get("ising")
     ising = ising_tasks(config)

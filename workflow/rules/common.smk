@@ -25,6 +25,8 @@ try:
         print(line, file=sys.stderr)
     for line in gg_config.config_warnings(C):
         print(line, file=sys.stderr)
+    for line in gg_config.profile_warnings(workflow.resource_settings.default_resources.args or []):
+        print(line, file=sys.stderr)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
 
