@@ -280,3 +280,20 @@ def test_replica_exchange_swaps_overlapping_neighbours_and_keeps_the_answer():
     stiff = RestrainedSampler(system, RestraintWindows.lattice([-2.0, -1.0], stiffness=5000.0), FREE, exchange_every=10)
     stiff.run(200, progress=False)
     assert stiff.exchanges["accepted"] == 0 and stiff.exchanges["attempts"] == 10  # pair (0, 1) every other round
+
+
+def test_halving_the_step_changes_no_force():
+    """The equilibrium test 'halving dt changes nothing': the step cap halved (step_safety 0.2 ->
+    0.1, so every walker's dt halves) gives the same window forces within 3 standard errors
+    (ball, N = 1,000, 6 windows, 1,500 epochs each)."""
+    windows = RestraintWindows.lattice(np.linspace(-2.0, -0.5, 6), stiffness=5000.0)
+    forces = []
+    for safety in (0.2, 0.1):
+        settings = RestraintSettings(dt=1.0, friction=0.05, step_safety=safety)
+        sampler = RestrainedSampler(BallSystem(1000), windows, settings, seed=int(safety * 10))
+        sampler.run(1500, progress=False)
+        forces.append(sampler.estimates())
+    for coarse, fine in zip(*forces):
+        z = (coarse.force[0] - fine.force[0]) / math.hypot(coarse.force_se[0], fine.force_se[0])
+        assert abs(z) < 3, f"window at {coarse.centre[0]}: {coarse.force[0]:.1f} vs {fine.force[0]:.1f} (z = {z:.1f})"
+        assert fine.force[0] == pytest.approx(500.0, abs=4 * fine.force_se[0] + 2)
