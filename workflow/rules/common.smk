@@ -25,7 +25,8 @@ try:
         print(line, file=sys.stderr)
     for line in gg_config.config_warnings(C):
         print(line, file=sys.stderr)
-    for line in gg_config.profile_warnings(workflow.resource_settings.default_resources.args or []):
+    # (no default-resources at all, as under profiles/local: None)
+    for line in gg_config.profile_warnings(getattr(workflow.resource_settings.default_resources, "args", None) or []):
         print(line, file=sys.stderr)
 except gg_config.ConfigError as err:
     sys.exit(str(err))
