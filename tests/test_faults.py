@@ -117,7 +117,7 @@ def test_a_diverging_sampler_behind_hard_walls_stops_before_writing(tmp_path):
     out.mkdir()
     with pytest.raises(
         DivergenceError,
-        match=r"walker \d at epoch \d+: (put back at a hard wall|moved x by more than a bin) in \d+ of the last "
+        match=r"walker \d at epoch \d+: (put back at a hard wall|moved x by over 10 bins) in \d+ of the last "
         r"\d+ epochs .*dt = 10 is most likely too large",
     ):
         run_segment(spec, 0, 3, None, None, out / "s.pt", out / "e.h5", device="cpu", log=quiet)

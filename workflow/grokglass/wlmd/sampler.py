@@ -437,7 +437,7 @@ class _EpochStep:
 
     def step(self, theta, velocity, noise, epoch, outside) -> tuple[torch.Tensor, torch.Tensor]:
         """`outside` (GUARD_ROWS, K), the guard's counters per walker: consecutive epochs outside the
-        grid; with hard walls, put-backs and steps that moved x by more than a bin since the last
+        grid; with hard walls, put-backs and steps that moved x by over JUMP_BINS bins since the last
         check (check_health)."""
         grid, settings = self.grid, self.settings
         epoch += 1.0
@@ -453,9 +453,9 @@ class _EpochStep:
         (grad,) = pullback(tuple(-slope[:, axis] for axis in range(grid.spec.ndim)))
         escaped = None
         if self.previous is not None:
-            # a step that moved x by more than a bin, or past a wall, is one the walls hide from the
+            # a step that moved x by over JUMP_BINS bins, or past a wall, is one the walls hide from the
             # kinetic guard (a put-back walker's speed is capped): counted for check_health
-            outside[2].add_((x - self.previous[2][:, 0]).abs() > grid.spec.bin_width)
+            outside[2].add_((x - self.previous[2][:, 0]).abs() > JUMP_BINS * grid.spec.bin_width)
             x, y, bins, grad, escaped = self._hard_walls(theta, velocity, x, y, bins, grad)
             outside[1].add_(escaped)
         velocity.add_(grad, alpha=settings.dt)
@@ -627,10 +627,13 @@ def kinetic_per_parameter(state: WalkerState) -> torch.Tensor:
 # rows of the guard's counters (step's `outside`): consecutive epochs outside the grid, put-backs
 # and jumps since the last check, and epochs outside the grid in all (run_epochs returns it)
 GUARD_ROWS = 4
-# with hard walls, a walker put back (or moved by more than a bin) in more than this share of
-# the epochs since the last check, over at least GUARD_MIN_EPOCHS, is diverging: the walls' put-back
-# and speed cap keep its kinetic energy near kT/2, so the kinetic guard alone never fires
-MAX_PUT_BACK_SHARE = 0.5
+# with hard walls, a walker put back, or moved by more than JUMP_BINS bins in one epoch, in more
+# than this share of the epochs since the last check (over at least GUARD_MIN_EPOCHS) is diverging:
+# the walls' put-back and speed cap keep its kinetic energy near kT/2, so the kinetic guard alone
+# never fires. (A healthy walker pushed by a steep map near a wall moves x by more than one bin in
+# over half its epochs, measured in the quick run's lowest x + y window: hence 10 bins, and 90 %.)
+MAX_PUT_BACK_SHARE = 0.9
+JUMP_BINS = 10
 GUARD_MIN_EPOCHS = 50
 
 
@@ -665,7 +668,7 @@ def check_health(
                 f"{where}: kinetic energy per parameter {kinetic[k]:.4g} is {kinetic[k] / half_kT:.3g} x kT/2 = "
                 f"{half_kT:g} (limit {settings.max_kinetic_ratio:g} x, max_kinetic_ratio); {hint}"
             )
-        for count, what in ((put_backs[k], "put back at a hard wall"), (jumps[k], "moved x by more than a bin")):
+        for count, what in ((put_backs[k], "put back at a hard wall"), (jumps[k], f"moved x by over {JUMP_BINS} bins")):
             if epochs >= GUARD_MIN_EPOCHS and count > MAX_PUT_BACK_SHARE * epochs:
                 raise DivergenceError(
                     f"{where}: {what} in {count} of the last {epochs} epochs (over {MAX_PUT_BACK_SHARE:.0%}); {hint}"
