@@ -45,7 +45,14 @@ import torch
 
 from grokglass.errors import DivergenceError
 from grokglass.wlmd import mean_force
-from grokglass.wlmd.sampler import WalkerState, box_bound, constrain_walkers, init_walkers
+from grokglass.wlmd.sampler import (  # the Wang-Landau sampler's constraints, shared
+    WalkerState,
+    _project_onto_shell,
+    _reflect,
+    box_bound,
+    constrain_walkers,
+    init_walkers,
+)
 from grokglass.wlmd.settings import CONSTRAINTS, GridSpec, SamplerSettings
 
 SCHEMES = ("baoab", "paper")
@@ -333,8 +340,6 @@ class RestrainedSampler:
         return xi
 
     def _constrain(self, theta, velocity) -> None:
-        from grokglass.wlmd.sampler import _project_onto_shell, _reflect
-
         if self.bound is not None:
             _reflect(theta, velocity, self.bound)
         elif self.settings.constraint == "shell":
