@@ -264,8 +264,15 @@ def test_command_line_values_are_applied_after_the_scale_overlay(raw):
         C.resolve(copy.deepcopy(raw), command_line={"device": "tpu"})
 
 
+def wang_landau_quick(raw) -> dict:
+    """The quick scale with Fig 1a back on the Wang-Landau windows it keeps configured."""
+    config = copy.deepcopy(raw)
+    config["scales"]["quick"]["wlmd"]["grokking"]["method_by_task"] = {"add": "wang_landau"}
+    return {**config, "scale": "quick"}
+
+
 def test_windows_split_the_walkers_into_one_job_per_window(raw):
-    quick = build({**copy.deepcopy(raw), "scale": "quick"})
+    quick = build(wang_landau_quick(raw))
     spec = quick.landscapes["grok_add"]  # windows_by_task: 4 windows of walkers_per_window = 1
     assert spec.windows.n == 4 and spec.windows.walkers_per_window == spec.walkers_per_job == 1 and spec.walkers == 4
     assert spec.sampler.share == "sum" and spec.groups == 4
@@ -362,8 +369,8 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     reduced = build({**copy.deepcopy(raw), "scale": "reduced"})
     lows = {name: spec.grid.lows[0] for name, spec in reduced.landscapes.items()}
     windows = {name: spec.windows.n for name, spec in reduced.landscapes.items() if spec.windows}
+    assert reduced.landscapes["grok_add"].method == "restrained"  # Fig 1a: restrained windows
     assert windows == {
-        "grok_add": 8,
         "grok_square": 4,
         "grok_cubic": 4,
         "shell_w32": 3,
@@ -375,7 +382,7 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     assert all(spec.windows.walls == "hard" for spec in reduced.landscapes.values() if spec.windows)
     paper = reduced.landscapes["paper_add"]
     assert paper.windows is None and not paper.grid.hard_walls and paper.sampler.share == "chunk"
-    assert paper.grid == build({**copy.deepcopy(raw), "scale": "quick"}).landscapes["grok_square"].grid
+    assert (paper.grid.lows[0], paper.grid.highs[0]) == (-3.0, 2.0)  # the quick scale's wlmd.grid
     figure = reduced.figures["crosscheck_add"]
     assert figure.kwargs["paper_previous"] == paths.MERGED.format(landscape="paper_add", seg=paper.segments - 2)
     assert set(figure.outputs) <= set(reduced.outputs())

@@ -107,6 +107,7 @@ def test_a_diverging_sampler_behind_hard_walls_stops_before_writing(tmp_path):
 
     with open(os.path.join(ROOT, "config.yaml")) as fh:
         raw = yaml.safe_load(fh)
+    raw["scales"]["quick"]["wlmd"]["grokking"]["method_by_task"] = {"add": "wang_landau"}  # its WL windows
     quick = E.build(C.resolve({**raw, "scale": "quick"}))
     spec = json.loads(json.dumps(quick.landscapes["grok_add"].segment_job_dict()))
     assert spec["windows"]["walls"] == "hard"
@@ -178,16 +179,24 @@ def test_a_value_in_an_extra_configfile_wins_over_the_scale_overlay(raw, tmp_pat
     assert C.resolve(merged)["wlmd"]["walkers"] == raw["scales"]["quick"]["wlmd"]["walkers"]  # without: the overlay
 
 
-def test_a_dry_run_with_an_unknown_key_names_it(tmp_path):
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ("wlmdd=1", "config error at wlmdd: unknown key 'wlmdd' (did you mean 'wlmd'?)"),
+        ("device=5", "config error at device: 5 is not of type 'string'"),  # a value of the wrong type
+        ("wlmd=3", "config error at wlmd: 3 is not of type 'object'"),
+    ],
+)
+def test_a_bad_command_line_value_is_one_line(setting, message):
     result = subprocess.run(
-        ["snakemake", "-n", "--profile", "profiles/local", "--config", "wlmdd=1"],
+        ["snakemake", "-n", "--profile", "profiles/local", "--config", setting],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode != 0
-    assert "config error at wlmdd: unknown key 'wlmdd' (did you mean 'wlmd'?)" in result.stdout + result.stderr
+    assert message in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
 
 
 # ----- 4. corrupt inputs and bad arguments: one line, no traceback -------------------------------

@@ -182,7 +182,7 @@ def test_landscape_figures(inputs, tmp_path, name):
     assert len(fig.axes) == 6  # one colour bar per panel
     for ax, title, path in zip(axes, titles, inputs["landscapes"]):
         # the budget of each map under its title (attributes and convergence rows of write_landscape)
-        assert ax.get_title() == f"{title}\n2×5,000 epochs; converged"
+        assert ax.get_title() == f"{title}\nWang-Landau: 2×5,000 epochs; converged"
         assert ax.get_xlabel() == "ln(train loss)" and ax.get_ylabel() == "test accuracy"
         assert any(isinstance(c, QuadMesh) for c in ax.collections)
         assert {"AdamW", "max entropy"} <= set(labels_of(ax))

@@ -297,3 +297,27 @@ def test_halving_the_step_changes_no_force():
         z = (coarse.force[0] - fine.force[0]) / math.hypot(coarse.force_se[0], fine.force_se[0])
         assert abs(z) < 3, f"window at {coarse.centre[0]}: {coarse.force[0]:.1f} vs {fine.force[0]:.1f} (z = {z:.1f})"
         assert fine.force[0] == pytest.approx(500.0, abs=4 * fine.force_se[0] + 2)
+
+
+# ----- saving and continuing (the pipeline's segments) ------------------------------------------
+def test_a_continued_sampler_repeats_the_uninterrupted_trajectory():
+    """Two segments of 200 epochs from a saved state equal one run of 400: the pipeline's
+    segments change nothing (the force and the step are re-evaluated from the positions)."""
+    system = Ball2DSystem(200)
+    windows = RestraintWindows.lattice([-1.0, -0.5], [4.0, 6.0], stiffness=(1000.0, 100.0))
+    settings = RestraintSettings(dt=0.05, friction=0.05, log_every=100)
+    straight = RestrainedSampler(system, windows, settings, seed=3, first_id=4)
+    straight.run(400, progress=False)
+    first = RestrainedSampler(system, windows, settings, seed=3, first_id=4)
+    first.run(200, progress=False)
+    blob = first.state_dict()
+    torch.save(blob, buffer := __import__("io").BytesIO())
+    buffer.seek(0)
+    resumed = RestrainedSampler(
+        system, windows, settings, seed=3, first_id=4, resume=torch.load(buffer, weights_only=True)
+    )
+    resumed.run(200, progress=False)
+    assert np.array_equal(resumed.trajectories()[0], straight.trajectories()[0])
+    assert resumed.epochs == 400 and resumed.state.walker_ids == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="these windows need"):
+        RestrainedSampler(system, windows, settings, seed=3, first_id=8, resume=blob)

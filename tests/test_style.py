@@ -2,6 +2,8 @@
 Snakefile and the rules. Settings in pyproject.toml; versions pinned in its `test` extra."""
 
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -52,4 +54,18 @@ def test_no_tracked_file_points_outside_the_repository():
     if result.returncode not in (0, 1):  # not a git checkout (a copied tree): nothing to check
         pytest.skip("not a git checkout")
     offending = result.stdout.splitlines()
+    assert not offending, "\n".join(offending)
+
+
+def test_user_facing_text_names_no_tracker_issue():
+    """README, config.yaml and docs/ cite what a reader can open (a section, a file), never a
+    development issue number, which resolves nowhere in the repository."""
+    root = pathlib.Path(REPO)
+    paths = [root / "README.md", root / "config.yaml", *sorted((root / "docs").glob("*.md"))]
+    offending = [
+        f"{path.name}:{n}: {line.strip()[:100]}"
+        for path in paths
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bissues? \d+", line)
+    ]
     assert not offending, "\n".join(offending)

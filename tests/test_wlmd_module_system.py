@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -95,4 +96,11 @@ def test_walkers_outside_the_grid_are_warned_about_with_their_share_of_epochs():
     )
     settings = SamplerSettings(dt=2e-3, friction=1e-2, wl_factor=0.01, t_rise=10, t_drop=100, share="sum")
     with pytest.warns(UserWarning, match=r"walkers spent 100\.0% of their epochs outside the grid \[-9, -6\]"):
-        sample(system, elsewhere, settings, walkers=2, epochs=30, progress=False)
+        result = sample(system, elsewhere, settings, walkers=2, epochs=30, progress=False)
+    # by default such walkers deposit nothing and count nowhere: no bin of this grid is visited
+    assert result.histogram.sum() == 0 and np.isnan(result.entropy).all()
+    with pytest.warns(UserWarning, match="went to its edge bins"):  # ... unless the user asks for the edge bins
+        edge = sample(system, elsewhere, settings, walkers=2, epochs=30, progress=False, outside="edge")
+    assert edge.histogram.sum() == 60 and np.isfinite(edge.entropy).any()
+    with pytest.raises(ValueError, match="outside must be one of"):
+        sample(system, elsewhere, settings, walkers=2, epochs=30, outside="clip")

@@ -1,6 +1,8 @@
 """The Snakemake workflow itself: lint, dry runs at both scales, config errors, and a real
 end-to-end run of `snakemake --profile profiles/local all` in a fresh copy of the repository."""
 
+import csv
+import io
 import json
 import os
 import pathlib
@@ -72,6 +74,19 @@ def test_paper_scale_dry_run_through_the_slurm_profile():
     assert job_counts(result.stdout + result.stderr) == PAPER_COUNTS
     # the shipped profile's placeholders are named at start, with the keys to edit
     assert "profile warning: the Slurm profile still has the placeholder partition 'cpu'" in result.stderr
+
+
+@pytest.mark.parametrize("profile", [(), ("--profile", "profiles/slurm")], ids=["local", "slurm"])
+def test_paper_scale_restrained_maps_dry_run(profile):
+    """The one-line switch (wlmd.method: restrained) at the paper scale: each of the six Figure 1-2
+    landscapes is 60 windows of 2 walkers in 5 jobs of one 100,000-epoch segment, then one merge."""
+    overlay = ("--configfile", "docs/experiments/restrained-paper.yaml")
+    result = snakemake("all", *profile, "-n", "--forceall", "--quiet", "rules", *overlay, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["wlmd_segment"] == 6 * 5 + PAPER_COUNTS["wlmd_segment"] - 6800  # + the Ising landscape's
+    assert counts["wlmd_merge"] == 6 + PAPER_COUNTS["wlmd_merge"] - 3400
+    assert counts["wlmd_landscape"] == PAPER_COUNTS["wlmd_landscape"]
 
 
 def test_adding_a_task_and_a_fraction_at_the_top_of_config_yaml_adds_jobs_at_the_quick_scale(tmp_path):
@@ -180,6 +195,11 @@ def test_quick_scale_end_to_end(finished_quick_run):
         assert (figures / f"{name}.csv").stat().st_size > 0, name
     summary = (figures / "landscape_summary.csv").read_text()
     assert "dense_ising" in summary
+    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(summary))}
+    add = rows["grok_add"]  # the claims of a restrained map carry bootstrap errors
+    assert add["method"] == "restrained" and float(add["stderr_max"]) > 0
+    assert all(add[key] != "" and np.isfinite(float(add[key])) for key in ("advantage_se", "barrier_se"))
+    assert rows["grok_square"]["method"] == "wang_landau" and rows["grok_square"]["advantage_se"] == ""
     widths = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["wlmd"]["shell"]["widths"]
     for landscape in ("grok_add", "grok_square", "grok_cubic", *(f"shell_w{w}" for w in widths), "dense_ising"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
@@ -187,19 +207,18 @@ def test_quick_scale_end_to_end(finished_quick_run):
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
             assert np.nanmin(entropy) == 0.0 and np.isnan(entropy).any()
             assert "torch_version" in h5.attrs
-            if landscape == "grok_add":  # Fig 1a at the quick scale: four windows, stitched by the merges
-                assert {f"{kind}_{w}" for kind in ("entropy", "histogram") for w in range(4)} <= set(h5["windows"])
-                offsets = h5["windows"].attrs["offsets"]
-                assert len(offsets) == 4 and np.isfinite(offsets[3])  # the top window is always in
-                assert json.loads(h5.attrs["spec"])["windows"] == {
-                    "n": 4,
-                    "overlap": 0.6,
-                    "trim_bins": 1,
-                    "walkers_per_window": 1,
-                    "exchange_every": quick_wlmd["epochs_per_segment"],  # exchanges at each segment start
-                    "wall_bins": 10,
-                    "walls": "hard",
-                }
+            if landscape == "grok_add":  # Fig 1a at the quick scale: restrained windows, two segments
+                restrained = quick_wlmd["restrained"]
+                n_windows = restrained["x_windows"] * len(restrained["accuracies"])
+                assert json.loads(h5.attrs["spec"])["restrained"]["x_windows"] == restrained["x_windows"]
+                assert h5.attrs["epochs_per_walker"] == restrained["epochs"] and h5.attrs["segments"] == 2
+                table = h5["restrained/table"]
+                assert len(table["window"]) == n_windows and set(table) >= {"force_x", "force_se_y", "flags"}
+                stderr = h5["stderr"][()]  # defined exactly where the map is, and positive off the gauge
+                assert np.array_equal(np.isfinite(stderr), np.isfinite(entropy)) and np.nanmax(stderr) > 0
+                assert h5["restrained/bootstrap"].shape == (200, len(h5["restrained/points"]))
+                x_covered = h5["x_edges"][()][:-1][np.isfinite(entropy).any(axis=1)]
+                assert x_covered.min() < -9 and x_covered.max() > 0  # 0 down past the 0.9-accuracy loss
             elif landscape.startswith("grok_"):  # windows_by_task gives the other tasks none
                 assert "windows" not in h5 and "windows" not in json.loads(h5.attrs["spec"])
         assert (figures / f"convergence_{landscape}.png").exists()
@@ -237,6 +256,29 @@ def dry_run_after_editing(work, edit) -> set[tuple[str, str]]:
 def test_a_finished_run_has_nothing_left_to_do(finished_quick_run):
     result = snakemake("--profile", "profiles/local", "all", "-n", cwd=finished_quick_run)
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+@pytest.mark.e2e
+def test_a_changed_spec_names_its_changed_keys_in_one_line(finished_quick_run):
+    """Snakemake's own reason prints both JSON forms of a changed spec; ours names the keys."""
+    path = finished_quick_run / "config.yaml"
+    original = path.read_text()
+    raw = yaml.safe_load(original)
+    raw["scales"]["quick"]["wlmd"]["restrained"]["friction"] = 0.01
+    raw["scales"]["quick"]["training"]["steps"] = 900
+    try:
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        result = snakemake("--profile", "profiles/local", "all", "-n", cwd=finished_quick_run)
+    finally:
+        path.write_text(original)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("rerun: ")]
+    assert (
+        "rerun: landscape grok_add changed since results/wlmd/grok_add/landscape.h5 was made: "
+        "restrained.friction 0.005 -> 0.01" in lines
+    )
+    assert any(line.startswith("rerun: run adamw_add ") and "steps 800 -> 900" in line for line in lines)
+    assert all(len(line) < 400 for line in lines)
 
 
 @pytest.mark.e2e

@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--walkers-per-window", type=int, default=2)
     parser.add_argument(
-        "--start", choices=["init", "trained"], default="init",
+        "--start",
+        choices=["init", "trained"],
+        default="init",
         help="where the walkers of --centres start: Nanda's init (from above) or the trained network (from below)",
     )
     parser.add_argument("--threads", type=int, default=1)

@@ -48,7 +48,7 @@ def delays(frame: pd.DataFrame) -> dict:
     """The grokking milestones of one run's metrics: epochs, delays and the best test accuracy.
 
     Beside `milestones` (the expression tasks' columns) because the Ising runs need lower test
-    levels: their test accuracy rarely reaches 0.99 (issue 16, validation 7.4).
+    levels: their test accuracy rarely reaches 0.99 (docs/validation.md 7.4).
     """
     steps, test = frame["step"].to_numpy(), frame["test_acc"].to_numpy()
     t_train99 = first_step(steps, frame["train_acc"].to_numpy(), 0.99)

@@ -106,6 +106,9 @@ def _check_run(args) -> int:
         epochs = landscape.segments * landscape.epochs_per_segment
         total += landscape.walkers * epochs
         windows = f", {landscape.windows.n} windows" if landscape.windows else ""
+        if landscape.restrained is not None:
+            r = landscape.restrained
+            windows = f", restrained: {r.x_windows} x {max(1, len(r.accuracies))} windows"
         _log(
             f"  landscape {landscape.name}: {landscape.walkers} walkers x {epochs:,} epochs = "
             f"{landscape.walkers * epochs:,} walker-epochs ({landscape.segments} segment{'s' if landscape.segments != 1 else ''}{windows})"

@@ -21,6 +21,7 @@ from grokglass.specs import (
     FigureSpec,
     IsingDataset,
     LandscapeSpec,
+    RestrainedLandscape,
     RunSpec,
     SnapshotSpec,
     SpecError,
@@ -377,10 +378,17 @@ def _landscape(
     model,
     windows: dict | None = None,
     grid: dict | None = None,
+    restrained: RestrainedLandscape | None = None,
 ) -> LandscapeSpec:
-    """One landscape; `grid`: keys of its own over wlmd.grid (e.g. a deeper x range)."""
+    """One landscape; `grid`: keys of its own over wlmd.grid (e.g. a deeper x range);
+    `restrained`: measured with restrained windows (_restrained), `epochs` then per window."""
     sampler = {k: v for k, v in wlmd["sampler"].items() if k != "y_scale"}
     walkers, walkers_per_job = wlmd["walkers"], wlmd["walkers_per_job"]
+    if restrained is not None:  # one job per group of windows
+        windows = None
+        per_window = restrained.walkers_per_window
+        walkers = restrained.n_windows * per_window
+        walkers_per_job = min(restrained.windows_per_job, restrained.n_windows) * per_window
     if windows:  # the walkers split evenly into windows, one job each, deposits summed
         windows = _window_settings(name, windows, walkers, wlmd["epochs_per_segment"])
         walkers, walkers_per_job = windows.n * windows.walkers_per_window, windows.walkers_per_window
@@ -400,7 +408,28 @@ def _landscape(
         slope=config["training"]["slope"],
         y_scale=wlmd["sampler"].get("y_scale", LandscapeSpec.y_scale),
         windows=windows or None,
+        restrained=restrained,
     )
+
+
+def _method(wlmd: dict, family: dict) -> str:
+    """A family's method (grokking.method, shell.method), else wlmd.method, else the paper's."""
+    return family.get("method", wlmd.get("method", "wang_landau"))
+
+
+def _restrained(name: str, wlmd: dict, family: dict, checkpoint: str) -> tuple[RestrainedLandscape, int]:
+    """(the restrained settings, epochs per walker) of one landscape: wlmd.restrained with the
+    family's `restrained` keys over it; start "trained" begins at `checkpoint` (from below)."""
+    section = deep_merge(wlmd.get("restrained") or {}, family.get("restrained") or {})
+    if "epochs" not in section or "x_windows" not in section:
+        raise SpecError(f"landscape {name!r}: method restrained needs wlmd.restrained.epochs and x_windows")
+    section = dict(section)
+    epochs = section.pop("epochs")
+    stiffness = section.pop("stiffness", None)
+    if stiffness is not None:
+        section.update(stiffness_x=stiffness[0], stiffness_y=stiffness[1])
+    section["start_checkpoint"] = checkpoint if section.pop("start", "trained") == "trained" else ""
+    return RestrainedLandscape(**section), epochs
 
 
 def _window_settings(name: str, windows: dict, walkers: int, epochs_per_segment: int) -> WindowSettings:
@@ -440,36 +469,48 @@ def shell_landscape_name(width: int) -> str:
 def _all_landscapes(config: dict) -> list[LandscapeSpec]:
     w = config["wlmd"]
     grok, shell = w["grokking"], w["shell"]
-    out = [
-        _landscape(
-            w,
-            config,
-            grokking_landscape_name(task),
-            task,
-            "bounds",
-            grok.get("epochs_by_task", {}).get(task, grok["epochs"]),
-            transformer(config),
-            _task_windows(grok, task, w.get("windows")),
-            _task_grid(grok, task),
+    out = []
+    for task in expression_tasks(config):
+        name, epochs, restrained = grokking_landscape_name(task), grok.get("epochs_by_task", {}).get(task), None
+        epochs = epochs or grok["epochs"]
+        if (grok.get("method_by_task") or {}).get(task, _method(w, grok)) == "restrained":  # from below: its AdamW net
+            restrained, epochs = _restrained(name, w, grok, paths.RUN_CHECKPOINT.format(run=baseline_run_name(task)))
+        windows = _task_windows(grok, task, w.get("windows"))
+        out.append(
+            _landscape(
+                w,
+                config,
+                name,
+                task,
+                "bounds",
+                epochs,
+                transformer(config),
+                windows,
+                _task_grid(grok, task),
+                restrained,
+            )
         )
-        for task in expression_tasks(config)
-    ]
-    out += [
-        _landscape(
-            w,
-            config,
-            shell_landscape_name(width),
-            shell["task"],
-            "shell",
-            shell["epochs"],
-            transformer(config, d_model=width),
-            shell.get("windows", w.get("windows")),
-            shell.get("grid"),
+    for width in shell["widths"]:
+        name, epochs, restrained = shell_landscape_name(width), shell["epochs"], None
+        if _method(w, shell) == "restrained":  # from below: the fixed-norm network of that width
+            restrained, epochs = _restrained(name, w, shell, _fixed_norm_checkpoint(config, width))
+        model = transformer(config, d_model=width)
+        windows = shell.get("windows", w.get("windows"))
+        out.append(
+            _landscape(w, config, name, shell["task"], "shell", epochs, model, windows, shell.get("grid"), restrained)
         )
-        for width in shell["widths"]
-    ]
     landscape = ising_landscape(config)
     return out + ([landscape] if landscape else []) + crosscheck_landscapes(config)
+
+
+def _fixed_norm_checkpoint(config: dict, width: int) -> str:
+    """The trained shell network a restrained shell landscape starts from."""
+    if width not in config["fixed_norm"]["widths"]:
+        raise SpecError(
+            f"wlmd.shell: the restrained shell landscape of width {width} starts from the fixed-norm run of that "
+            f"width, but fixed_norm.widths is {config['fixed_norm']['widths']} (add it, or use restrained.start: init)"
+        )
+    return paths.RUN_CHECKPOINT.format(run=fixed_norm_run_name(width))
 
 
 def paper_landscape_name(task: str) -> str:
@@ -486,10 +527,10 @@ def crosscheck_landscapes(config: dict) -> list[LandscapeSpec]:
     task = section["task"]
     if task not in expression_tasks(config):
         raise SpecError(f"wlmd.crosscheck: task {task!r} is not an expression task of `tasks:`")
-    if not _task_windows(w["grokking"], task, w.get("windows")):
+    if _method(w, w["grokking"]) == "wang_landau" and not _task_windows(w["grokking"], task, w.get("windows")):
         raise SpecError(
             f"wlmd.crosscheck: the grokking landscape of {task!r} has no windows, so it already runs the "
-            "paper's protocol: nothing to compare (give it windows or drop the section)"
+            "paper's protocol: nothing to compare (give it windows or method restrained, or drop the section)"
         )
     return [_landscape(w, config, paper_landscape_name(task), task, "bounds", section["epochs"], transformer(config))]
 

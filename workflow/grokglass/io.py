@@ -100,8 +100,9 @@ def load_torch_input(path: str | os.PathLike, what: str) -> Any:
     if not Path(path).is_file():
         raise InputError(f"{path}: {what} not found")
     try:
-        with warnings.catch_warnings():  # a foreign file's pickle-protocol warning would add lines
-            warnings.simplefilter("ignore")
+        # a checkpoint's provenance holds torch.__version__, a str subclass: safe to allow
+        with warnings.catch_warnings(), torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            warnings.simplefilter("ignore")  # a foreign file's pickle-protocol warning would add lines
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and torch's own errors all mean "not such a file"
         raise InputError(f"{path}: not a {what} written by grokglass ({type(err).__name__})") from None

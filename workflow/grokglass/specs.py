@@ -123,7 +123,7 @@ class IsingDataset:
     chains_per_temperature: int = 20
     n_classes: int = 4
     label_range: tuple[float, float] = (-2.0, 0.0)
-    label_margin: float = 0.0  # energy per spin kept clear of each inner boundary (issue 16)
+    label_margin: float = 0.0  # energy per spin kept clear of each inner boundary (docs/validation.md 7.4)
     pool_size: int = 5000
     stratified_splits: bool = False
     seed: int = 0
@@ -303,6 +303,69 @@ class SnapshotSpec:
 
 
 # ----- WLMD landscapes ----------------------------------------------------------------------------
+RESTRAINED_STARTS = ("init", "trained")
+
+
+@dataclass(frozen=True)
+class RestrainedLandscape:
+    """How a landscape is measured with restrained windows (config `wlmd.restrained`; the library
+    method is grokglass.wlmd.restrained): a lattice of `x_windows` centres spaced evenly from the
+    grid's top x bin down to its bottom one, times the smoothed test accuracies `accuracies`
+    (empty: x only), `walkers_per_window` walkers in each, `windows_per_job` windows per job.
+
+    The walkers start from `start_checkpoint` (a trained network's model.pt: they come "from
+    below", the stationary side on the real network, docs/validation.md) or, when it is empty,
+    from the init ("from above"). Windows that fail a test stay in the map unless
+    `exclude_flagged` (they are listed and drawn either way); `bootstrap` redraws of the
+    windows' forces give the error of every derived number (y*, barrier depths)."""
+
+    x_windows: int
+    accuracies: tuple[float, ...] = ()
+    stiffness_x: float = 1.0e4
+    stiffness_y: float = 1.0e3
+    dt: float = 1.0e-3
+    friction: float = 5.0e-3
+    step_safety: float = 0.2
+    relax_steps: int = 3000
+    relax_widths: float = 2.0
+    walkers_per_window: int = 1
+    windows_per_job: int = 8
+    start_checkpoint: str = ""
+    exclude_flagged: bool = False
+    bootstrap: int = 200
+
+    LOG_EVERY: ClassVar[int] = 100  # segments end on a log point, so a continued run is exact
+
+    def __post_init__(self):
+        object.__setattr__(self, "accuracies", tuple(float(a) for a in self.accuracies))
+        if self.x_windows < 2:
+            raise SpecError(f"restrained: x_windows must be >= 2, got {self.x_windows}")
+        if any(not 0.0 <= a <= 1.0 for a in self.accuracies) or len(self.accuracies) == 1:
+            raise SpecError(f"restrained: accuracies must be none or >= 2 values in [0, 1], got {self.accuracies}")
+        for key in ("walkers_per_window", "windows_per_job"):
+            if getattr(self, key) < 1:
+                raise SpecError(f"restrained: {key} must be >= 1, got {getattr(self, key)}")
+
+    @property
+    def n_windows(self) -> int:
+        return self.x_windows * max(1, len(self.accuracies))
+
+    def x_centres(self, grid: GridSpec) -> list[float]:
+        top, bottom = grid.highs[0] - 0.5 * grid.bin_width, grid.lows[0] + 0.5 * grid.bin_width
+        step = (top - bottom) / (self.x_windows - 1)
+        return [top - i * step for i in range(self.x_windows)]
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "accuracies": list(self.accuracies)}
+
+    @classmethod
+    def from_dict(cls, data: dict | RestrainedLandscape) -> RestrainedLandscape:
+        if isinstance(data, RestrainedLandscape):
+            return data
+        _check_keys(cls, data, "restrained")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
 class LandscapeSpec:
     """One WLMD entropy landscape S(x = ln L_train, y = y_scale * A_test) (spec 5).
@@ -336,6 +399,7 @@ class LandscapeSpec:
     y_scale: float = 10.0  # grid y = y_scale * accuracy
     data: str = ""
     windows: WindowSettings | None = None
+    restrained: RestrainedLandscape | None = None
 
     # what must not change between the segments of one landscape (the number of segments may)
     IDENTITY_EXCLUDES: ClassVar[tuple[str, ...]] = ("name", "segments")
@@ -352,6 +416,37 @@ class LandscapeSpec:
             object.__setattr__(self, "data", paths.DATASET.format(task=self.task))
         if self.windows is not None:
             self._check_windows()
+        if self.restrained is not None:
+            self._check_restrained()
+
+    @property
+    def method(self) -> str:
+        return "wang_landau" if self.restrained is None else "restrained"
+
+    def _check_restrained(self) -> None:
+        what = f"landscape {self.name!r}: restrained"
+        try:
+            restrained = RestrainedLandscape.from_dict(self.restrained)
+        except (TypeError, ValueError) as err:
+            raise SpecError(f"{what}: {one_line(err)}") from None
+        object.__setattr__(self, "restrained", restrained)
+        walkers = restrained.n_windows * restrained.walkers_per_window
+        per_job = min(restrained.windows_per_job, restrained.n_windows) * restrained.walkers_per_window
+        if (self.walkers, self.walkers_per_job) != (walkers, per_job):
+            raise SpecError(
+                f"{what}: {restrained.n_windows} windows of {restrained.walkers_per_window} walkers, "
+                f"{restrained.windows_per_job} windows per job, need walkers = {walkers} and walkers_per_job = "
+                f"{per_job}, got {self.walkers} and {self.walkers_per_job}"
+            )
+        if self.windows is not None:
+            raise SpecError(f"{what}: Wang-Landau windows and restrained windows exclude each other")
+        if restrained.accuracies and self.grid.ndim != 2:
+            raise SpecError(f"{what}: accuracies need a grid with a y axis")
+        if self.epochs_per_segment % RestrainedLandscape.LOG_EVERY:
+            raise SpecError(
+                f"{what}: epochs_per_segment must be a multiple of {RestrainedLandscape.LOG_EVERY}, "
+                f"got {self.epochs_per_segment}"
+            )
 
     def _check_windows(self) -> None:
         windows, what = self.windows, f"landscape {self.name!r}: windows"
@@ -433,6 +528,12 @@ class LandscapeSpec:
         """Segment s needs the dataset, and for s > 0 the previous merge and this group's state."""
         self.check_segment(segment)
         inputs = {"data": self.data}
+        if self.restrained is not None:  # a group of windows needs only its own previous state
+            if segment > 0:
+                inputs["state"] = self.state_path(segment - 1, group)
+            elif self.restrained.start_checkpoint:
+                inputs["start"] = self.restrained.start_checkpoint
+            return inputs
         if segment > 0:
             inputs.update(merged=self.merged_path(segment - 1), state=self.state_path(segment - 1, group))
             partner = self.exchange_partner(segment, group)
@@ -456,6 +557,10 @@ class LandscapeSpec:
             del data["windows"]
         else:
             data["windows"] = self.windows.to_dict()
+        if self.restrained is None:  # the same for the restrained method
+            del data["restrained"]
+        else:
+            data["restrained"] = self.restrained.to_dict()
         return data
 
     def segment_job_dict(self) -> dict:
@@ -484,9 +589,9 @@ class LandscapeSpec:
             raise InputError(
                 f"{path}: the {what} carries no landscape spec, so it cannot be checked against {self.name!r}"
             )
-        differences = _leaf_differences(stored, self.identity(), self.identity_differences(stored))
+        differences = leaf_differences(stored, self.identity(), self.identity_differences(stored))
         if differences:
-            shown = "; ".join(f"{key}: file {_short(a)}, spec {_short(b)}" for key, a, b in differences[:3])
+            shown = "; ".join(f"{key}: file {short(a)}, spec {short(b)}" for key, a, b in differences[:3])
             more = f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
             owner = stored.get("name", "?")
             whose = (
@@ -514,7 +619,7 @@ class LandscapeSpec:
             raise SpecError(f"{what}: {one_line(err)}") from None
 
 
-def _leaf_differences(found: dict, expected: dict, keys: list[str]) -> list[tuple[str, Any, Any]]:
+def leaf_differences(found: dict, expected: dict, keys: list[str]) -> list[tuple[str, Any, Any]]:
     """(dotted key, found, expected) for each differing key, descending into mappings."""
     out = []
     for key in keys:
@@ -527,7 +632,7 @@ def _leaf_differences(found: dict, expected: dict, keys: list[str]) -> list[tupl
     return out
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -8,6 +8,7 @@ import sys
 from grokglass import config as gg_config
 from grokglass import experiment as gg_experiment
 from grokglass import paths
+from grokglass.rerun_reasons import rerun_lines
 from grokglass.specs import as_json
 
 try:
@@ -25,6 +26,10 @@ try:
         print(line, file=sys.stderr)
     for line in gg_config.config_warnings(C):
         print(line, file=sys.stderr)
+    # a finished result made from another spec: the keys that changed (Snakemake's own reason
+    # line prints both JSON forms in full)
+    for line in rerun_lines(EXPERIMENT.runs, EXPERIMENT.landscapes):
+        print(line, file=sys.stderr)
     # (no default-resources at all, as under profiles/local: None)
     for line in gg_config.profile_warnings(getattr(workflow.resource_settings.default_resources, "args", None) or []):
         print(line, file=sys.stderr)
@@ -41,7 +46,15 @@ EPOCH_CAPTURE = EXPERIMENT.epoch_capture
 
 
 def one_of(names):
-    return "|".join(re.escape(name) for name in names)
+    return "|".join(re.escape(name) for name in names) or "(?!)"  # (none: a pattern that never matches)
+
+
+# the trained networks that restrained landscapes start from: the first links of their chains
+START_RUNS = sorted(
+    name
+    for name, run in RUNS.items()
+    if any(spec.restrained and spec.restrained.start_checkpoint == run.checkpoint_path for spec in LANDSCAPES.values())
+)
 
 
 def names_of_kind(kind):
@@ -84,6 +97,8 @@ def landscape_of(wildcards):
 def segment_prev_args(wildcards, input):
     if int(wildcards.seg) == 0:
         return ""
+    if "merged" not in input.keys():  # restrained windows: a group continues only its own state
+        return f"--prev-state {input.state}"
     partner = f" --partner-state {input.partner_state}" if "partner_state" in input.keys() else ""
     return f"--prev-merged {input.merged} --prev-state {input.state}{partner}"
 

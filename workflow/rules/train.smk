@@ -26,6 +26,17 @@ rule train:
         " --device {params.device} --matmul-precision {params.precision} --threads {threads} > {log} 2>&1"
 
 
+# a trained network a restrained landscape starts from heads that landscape's chain of segments
+# and merges: it goes first among ready jobs, as the chains' links do
+use rule train as train_start with:
+    wildcard_constraints:
+        run=one_of(START_RUNS),
+    priority: 10
+
+
+ruleorder: train_start > train
+
+
 rule ising_snapshots:
     """The Ising classifier's layer analysis: weight spectra and activation PCA at log-spaced epochs."""
     input:

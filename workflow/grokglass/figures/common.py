@@ -132,6 +132,9 @@ class Landscape:
     convergence: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
     path: str = ""
+    stderr: np.ndarray | None = None  # restrained maps: S's standard error per bin
+    points: np.ndarray | None = None  # restrained maps: (M, 2) integration points (x, accuracy)
+    bootstrap: np.ndarray | None = None  # ... and (B, M) S there for B redraws of the forces
 
     @property
     def x_centres(self) -> np.ndarray:
@@ -156,16 +159,36 @@ def load_landscape(path: PathLike) -> Landscape:
         if "convergence" in h5:
             conv = {name: np.asarray(ds[()]) for name, ds in h5["convergence"].items() if isinstance(ds, h5py.Dataset)}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
+        stderr = points = bootstrap = None
+        if "restrained" in h5:
+            stderr = np.asarray(h5["stderr"][()], dtype=np.float64)
+            points, bootstrap = h5["restrained/points"][()], h5["restrained/bootstrap"][()]
+            attrs["restrained_flagged"] = list(h5["restrained"].attrs["flagged"])
+            attrs["restrained_windows"] = len(h5["restrained/table/window"])
     if entropy.shape != (len(x_edges) - 1, len(y_edges) - 1):
         raise ValueError(
             f"{path}: entropy shape {entropy.shape} does not match edges ({len(x_edges) - 1}, {len(y_edges) - 1})"
         )
-    return Landscape(entropy, x_edges, y_edges, histogram, conv, attrs, str(path))
+    return Landscape(entropy, x_edges, y_edges, histogram, conv, attrs, str(path), stderr, points, bootstrap)
+
+
+def bootstrap_maps(landscape: Landscape) -> np.ndarray | None:
+    """A restrained map's bootstrap draws on its bins (B, n_x, n_y), NaN where the map is; None
+    for a Wang-Landau map."""
+    from grokglass.wlmd.restrained_map import interpolate
+
+    if landscape.bootstrap is None:
+        return None
+    maps = [
+        interpolate(landscape.points, draw, landscape.x_centres, landscape.y_centres) for draw in landscape.bootstrap
+    ]
+    return np.array(maps).reshape(len(maps), *landscape.entropy.shape)
 
 
 def budget_line(landscape: Landscape) -> str:
-    """What a map cost and whether it converged, for its panel's title: walkers x epochs per
-    walker, windows, and spec 5.11's verdict on its last merge."""
+    """How a map was made, what it cost and whether it converged, for its panel's title: the
+    method, walkers (windows) x epochs per walker, and the verdict (Wang-Landau: spec 5.11's on
+    its last merge; restrained windows: the largest standard error and the windows flagged)."""
     from grokglass.figures.landscape_summary import convergence_verdict  # (it imports this module)
 
     attrs = landscape.attrs
@@ -173,7 +196,12 @@ def budget_line(landscape: Landscape) -> str:
         walkers, epochs = int(attrs["walkers"]), int(attrs["epochs_per_walker"])
     except (KeyError, TypeError, ValueError):
         return ""
-    line = f"{walkers}×{epochs:,} epochs"
+    if landscape.stderr is not None:  # restrained windows: the map's own error and tests
+        flagged, n = len(attrs.get("restrained_flagged", [])), attrs.get("restrained_windows", walkers)
+        largest = np.nanmax(landscape.stderr) if np.isfinite(landscape.stderr).any() else float("nan")
+        verdict = "not converged" if flagged else "no window flagged"
+        return f"restrained: {n} windows × {epochs:,} epochs\nSE ≤ {largest:,.0f} nats; {flagged} flagged, {verdict}"
+    line = f"Wang-Landau: {walkers}×{epochs:,} epochs"
     try:
         windows = json.loads(attrs.get("spec", "{}")).get("windows")
     except (TypeError, ValueError):
@@ -315,6 +343,12 @@ def heatmap_panel(
 
     xc, yc = centres(xe[i0 : i1 + 1]), centres(ye[j0 : j1 + 1])
     ystar = max_entropy_curve(crop, yc, y_window)
+    band = None
+    draws = bootstrap_maps(landscape)
+    if draws is not None and len(draws) > 1:  # a restrained map: y*'s standard error over the redraws
+        curves = np.array([max_entropy_curve(d[i0:i1, j0:j1], yc, y_window) for d in draws])
+        band = np.where(np.isfinite(ystar), np.nanstd(curves, axis=0, ddof=1), np.nan)
+        ax.fill_between(xc, ystar - band, ystar + band, color=style.MAXENT_COLOR, alpha=0.3, lw=0, zorder=2)
     ax.plot(xc, ystar, color=style.MAXENT_COLOR, lw=1.8, label="max entropy", path_effects=_OUTLINE, zorder=3)
     if tx is not None:
         ax.plot(tx, ty, color=style.ADAMW_COLOR, lw=1.2, label=overlay_label, path_effects=_OUTLINE, zorder=4)
@@ -352,6 +386,12 @@ def heatmap_panel(
             }
         )
     )
+    if band is not None:  # the band's half-width, one row per column (in test-accuracy units)
+        parts.append(
+            pd.DataFrame(
+                {"series": "max entropy SE", "ln_train_loss": xc[has], "test_accuracy": band[has], "entropy": np.nan}
+            ).assign(step=np.nan)
+        )
     if tx is not None:
         parts.append(
             pd.DataFrame(

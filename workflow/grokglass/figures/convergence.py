@@ -93,8 +93,82 @@ def windows_note(landscape_path: PathLike) -> str | None:
     return note
 
 
+def window_table(landscape_path: PathLike) -> pd.DataFrame | None:
+    """A restrained landscape's per-window table (None for a Wang-Landau one)."""
+    with open_input_h5(landscape_path, "landscape") as h5:
+        if "restrained/table" not in h5:
+            return None
+        columns = h5["restrained/table"]
+        return pd.DataFrame(
+            {name: (ds.asstr()[()] if ds.dtype.kind == "O" else ds[()]) for name, ds in columns.items()}
+        )
+
+
+def restrained_diagnostics(landscape_path: PathLike, out_prefix: PathLike, table: pd.DataFrame) -> Figure:
+    """A restrained map's diagnostics: (a) the map with the gradient field measured at each
+    window's mean (arrows: direction of grad S in the plotted units) and the windows that failed
+    a test (red crosses); (b) the standard error of S; (c) dS/dx and (d) dS/d(accuracy) per
+    window against x, one series per accuracy row, with their standard errors.
+    CSV: the window table (one row per window, as landscape.h5 stores it)."""
+    landscape = load_landscape(landscape_path)
+    scale = float(landscape.attrs.get("y_scale", 10.0))
+    x, y = table["mean_x"].to_numpy(), table["mean_y"].to_numpy() / scale
+    fx, fy = table["force_x"].to_numpy(), table["force_y"].to_numpy() * scale  # per unit of accuracy
+    flagged = table["flags"].astype(str).str.len().to_numpy() > 0
+    span_x = float(np.ptp(landscape.x_edges)) or 1.0
+    with figure_style():
+        fig, axes = new_figure(1, 4, panel_width=3.6, panel_height=3.1)
+        for ax, values, title, label in (
+            (axes[0, 0], landscape.entropy, "(a) S and its gradient", "entropy S"),
+            (axes[0, 1], landscape.stderr, "(b) standard error of S", "nats"),
+        ):
+            mesh = ax.pcolormesh(
+                landscape.x_edges, landscape.y_edges, np.ma.masked_invalid(values.T), cmap=style.ENTROPY_CMAP
+            )
+            fig.colorbar(mesh, ax=ax, label=label)
+            ax.set_title(title)
+            ax.set_xlabel("ln(train loss)")
+            ax.set_ylabel("test accuracy")
+        # arrows of one length in axis units: the direction of grad S (x and accuracy scaled alike)
+        dx, dy = fx / span_x, fy
+        length = np.hypot(dx, dy)
+        length[length == 0] = 1.0
+        axes[0, 0].quiver(x, y, dx / length, dy / length, angles="xy", color="k", width=0.006, scale=12)
+        axes[0, 0].plot(x[flagged], y[flagged], "x", color="red", ms=7, mew=1.8, label="failed a test")
+        if flagged.any():
+            axes[0, 0].legend(loc="best", fontsize="small")
+        rows = np.round(table["centre_y"].to_numpy() / scale, 3)
+        for ax, force, se, ylabel in (
+            (axes[0, 2], fx, table["force_se_x"].to_numpy(), "dS/dx (nats)"),
+            (axes[0, 3], fy, table["force_se_y"].to_numpy() * scale, "dS/d(accuracy) (nats)"),
+        ):
+            for row in sorted(set(rows)):
+                pick = rows == row
+                ax.errorbar(
+                    x[pick], force[pick], yerr=se[pick], marker="o", ms=3, lw=1, capsize=2, label=f"acc {row:g}"
+                )
+                bad = pick & flagged
+                ax.plot(x[bad], force[bad], "x", color="red", ms=7, mew=1.5)
+            ax.set_xlabel("ln(train loss)")
+            ax.set_ylabel(ylabel)
+            ax.legend(loc="best", fontsize="small")
+        axes[0, 2].set_title("(c) gradient in x")
+        axes[0, 3].set_title("(d) gradient in accuracy")
+        fig.suptitle(
+            f"{int(flagged.sum())} of {len(table)} windows failed a test (time halves, weight norm or K/N)",
+            color="firebrick" if flagged.any() else "black",
+            fontsize="small",
+        )
+        save_figure(fig, out_prefix, table)
+    return fig
+
+
 def convergence(landscape_path: PathLike, out_prefix: PathLike) -> Figure:
-    """Plot a landscape's convergence diagnostics against epochs per walker."""
+    """Plot a landscape's convergence diagnostics against epochs per walker (a restrained
+    landscape: its window diagnostics, restrained_diagnostics)."""
+    table = window_table(landscape_path)
+    if table is not None:
+        return restrained_diagnostics(landscape_path, out_prefix, table)
     conv = load_landscape(landscape_path).convergence
     table = pd.DataFrame({c: np.asarray(conv[c], dtype=np.float64).ravel() for c in COLUMNS if c in conv})
     if "segment" in table:

@@ -3,7 +3,7 @@
 :func:`ising_training` — one panel per run (e.g. one per beta_s, weight decay or
 dropout value): train and test accuracy vs epoch on a log x axis (full batch, so
 one epoch = one step), with the grokking delay tau = t_test90 - t_train99 in the
-legend title when both are reached, else tau80 = t_test80 - t_train99 (issue 16: the Ising
+legend title when both are reached, else tau80 = t_test80 - t_train99 (docs/validation.md 7.4: the Ising
 task's test accuracy rarely reaches 0.99, nor always 0.9; tau99 = t_test99 - t_train99 of
 spec 10.4 is in the CSVs).
 CSV: panel, title, series ('train' / 'test'), step, accuracy, t_train99, t_test80, t_test90,

@@ -52,7 +52,7 @@ One CSV row per landscape, columns:
 - maxent_shift_bins, relative_abs_dS: the last merge's convergence numbers (spec 5.11): the
   median over columns of how far y*(x) moved, in bins, and mean_abs_dS over the visited
   entropy range.
-- x_target, target: how deep the map should reach (issue 15): ln L_train at the run's
+- x_target, target: how deep the map should reach (docs/validation.md §14): ln L_train at the run's
   first logged step with test_acc >= 0.9 (target "test 0.9"); for a run that memorises but
   never generalises, x_mem - 2 ("memorisation - 2"); NaN ("none") for a run that does
   neither.
@@ -62,6 +62,22 @@ One CSV row per landscape, columns:
 - converged: the spec 5.11 criterion on them, "yes" when the max-entropy curve moved by at
   most 1 bin (median) and relative_abs_dS < 1 %, "no" when not, "unknown" without a
   second merge to compare. A verdict on a landscape that is not converged is provisional.
+
+For a landscape measured with restrained windows (method "restrained") the errors come from
+the map itself: its `restrained/bootstrap` redraws of the windows' forces, each integrated
+again, give each derived number a standard error (the spread over the draws):
+
+- method: "wang_landau" or "restrained".
+- advantage_se, barrier_se, continuity_se: the standard errors of advantage_mean,
+  max(barrier_max_depth, path_barrier_depth) and continuity_max_jump over the draws;
+  ystar_band_max: the widest band of y*(x) (its standard error per column) in the region.
+  The verdicts then read: "advantage" when advantage_mean > 2 advantage_se; "barrier" when
+  the deepest barrier > 2 barrier_se (and > 0); "jump" when continuity_max_jump exceeds both
+  JUMP_LIMIT and 2 continuity_se.
+- stderr_max, stderr_relative: the largest standard error of S on the map, and its share of
+  the map's range; flagged_windows: windows that failed a test (time halves, weight norm,
+  kinetic energy). converged: "yes" when stderr_relative <= STDERR_LIMIT and no window is
+  flagged (this replaces the Wang-Landau criterion above for these maps).
 """
 
 from __future__ import annotations
@@ -76,6 +92,7 @@ from grokglass.figures.common import (
     Landscape,
     PathLike,
     bin_index,
+    bootstrap_maps,
     check_lengths,
     column_means,
     load_landscape,
@@ -86,7 +103,7 @@ from grokglass.figures.common import (
 from grokglass.io import open_input_h5
 
 MEMORISATION_ACC = 0.99
-TARGET_TEST_ACC = 0.9  # issue 15: a map reaches down to where its run generalises ...
+TARGET_TEST_ACC = 0.9  # a map reaches down to where its run generalises ...
 TARGET_BELOW_MEMORISATION = 2.0  # ... or, if it never does, this far below memorisation
 SUMMARY_COLUMNS = (
     "name",
@@ -123,11 +140,20 @@ SUMMARY_COLUMNS = (
     "covered_x_lo",
     "covered_x_hi",
     "coverage_verdict",
+    "method",
+    "advantage_se",
+    "barrier_se",
+    "continuity_se",
+    "ystar_band_max",
+    "stderr_max",
+    "stderr_relative",
+    "flagged_windows",
 )
 NOISE_LEVELS = 2.0  # a barrier or an advantage counts when it exceeds this many noise levels
 JUMP_LIMIT = 0.25  # accuracy: a larger step of y*(x) between neighbouring columns is a jump
 MAXENT_SHIFT_LIMIT = 1.0  # spec 5.11: y*(x) may move by this many bins (median over columns) ...
 RELATIVE_DS_LIMIT = 0.01  # ... and mean |dS| may reach this share of the visited S range
+STDERR_LIMIT = 0.01  # restrained maps: the largest standard error may reach this share of S's range
 
 
 def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> tuple[float, float]:
@@ -206,19 +232,27 @@ def verdicts(row: dict) -> dict:
     if row["n_columns"] == 0:
         advantage = barrier = "unknown"
     else:
-        if np.isfinite(spread):
+        if row.get("method") == "restrained":
+            advantage = "advantage" if row["advantage_mean"] > NOISE_LEVELS * row["advantage_se"] else "none"
+        elif np.isfinite(spread):
             advantage = "advantage" if row["advantage_mean"] > NOISE_LEVELS * spread else "none"
         else:
             advantage = "advantage (no spread)" if row["advantage_mean"] > 0 else "none"
         depths = [d for d in (row["barrier_max_depth"], row["path_barrier_depth"]) if np.isfinite(d)]
-        if not np.isfinite(noise) or not depths:
+        if row.get("method") == "restrained" and depths:
+            deepest = max(depths)
+            barrier = "barrier" if deepest > 0 and deepest > NOISE_LEVELS * row["barrier_se"] else "none"
+        elif not np.isfinite(noise) or not depths:
             barrier = "unknown"
         else:
             barrier = "barrier" if max(depths) > NOISE_LEVELS * noise else "none"
     if row["continuity_pairs"] == 0:
         continuity = "unknown"
     else:
-        continuity = "continuous" if row["continuity_max_jump"] <= JUMP_LIMIT else "jump"
+        jump = row["continuity_max_jump"] > JUMP_LIMIT
+        if row.get("method") == "restrained":
+            jump = jump and row["continuity_max_jump"] > NOISE_LEVELS * row["continuity_se"]
+        continuity = "jump" if jump else "continuous"
     return {"advantage_verdict": advantage, "barrier_verdict": barrier, "continuity_verdict": continuity}
 
 
@@ -239,10 +273,11 @@ def convergence_verdict(convergence: dict) -> dict:
 
 
 def summarise(
-    landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC, walker_maps=None
+    landscape: Landscape, metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC, walker_maps=None, draws=None
 ) -> dict:
     """The derived quantities (see the module docstring) of one landscape and AdamW run;
-    walker_maps: its (K, n_x, n_y) walker_entropy, for advantage_spread (None: NaN)."""
+    walker_maps: its (K, n_x, n_y) walker_entropy, for advantage_spread (None: NaN); draws:
+    a restrained map's bootstrap maps (B, n_x, n_y) (bootstrap_maps; None: not restrained)."""
     xe, ye, entropy = landscape.x_edges, landscape.y_edges, landscape.entropy
     xc, yc = landscape.x_centres, landscape.y_centres
     n_x = len(xc)
@@ -313,7 +348,10 @@ def summarise(
     out.update(coverage(landscape, metrics, x_mem))
     out["advantage_spread"] = advantage_spread(walker_maps, entropy, yc, idx, adamw)
     out["path_barrier_depth"] = path_barrier_depth(entropy, ye, idx, adamw)
+    out.update(restrained_errors(landscape, idx, region, adamw, draws))
     out.update(verdicts(out))
+    if out["method"] == "restrained":
+        out["converged"] = restrained_convergence(out)
     for key in ("epochs_per_walker", "walkers"):
         value = landscape.attrs.get(key, nan)
         try:
@@ -321,6 +359,62 @@ def summarise(
         except (TypeError, ValueError):
             out[key] = nan
     return out
+
+
+def restrained_errors(landscape: Landscape, idx, region, adamw, draws) -> dict:
+    """The standard errors of the claims' numbers over a restrained map's bootstrap draws, and
+    the map's own error figures (module docstring); NaN for a Wang-Landau map."""
+    nan = float("nan")
+    out = dict.fromkeys(("advantage_se", "barrier_se", "continuity_se", "ystar_band_max"), nan)
+    out.update(stderr_max=nan, stderr_relative=nan, flagged_windows=nan, method="wang_landau")
+    if draws is None:
+        return out
+    out["method"] = "restrained"
+    stderr = landscape.stderr
+    if stderr is not None and np.isfinite(stderr).any():
+        span = float(np.nanmax(landscape.entropy) - np.nanmin(landscape.entropy))
+        out["stderr_max"] = float(np.nanmax(stderr))
+        out["stderr_relative"] = out["stderr_max"] / span if span > 0 else nan
+    out["flagged_windows"] = float(len(landscape.attrs.get("restrained_flagged", [])))
+    if not len(draws):
+        return out
+    yc, ye = landscape.y_centres, landscape.y_edges
+    advantages, barriers, jumps, curves = [], [], [], []
+    defined = np.asarray(region) & np.all(np.isfinite([max_entropy_curve(d, yc, ACCURACY_WINDOW) for d in draws]), 0)
+    pairs = np.flatnonzero(defined[:-1] & defined[1:])
+    for draw in draws:
+        ystar = max_entropy_curve(draw, yc, ACCURACY_WINDOW)
+        curves.append(ystar)
+        if len(idx):
+            advantages.append(float(np.mean(ystar[idx] - adamw[idx])))
+            jstar = bin_index(ystar, ye)
+            n_y = len(yc)
+            depths = [
+                barrier_depth(
+                    draw[i], int(np.clip(np.searchsorted(ye, adamw[i], side="right") - 1, 0, n_y - 1)), int(jstar[i])
+                )[0]
+                for i in idx
+            ]
+            path = path_barrier_depth(draw, ye, idx, adamw)
+            barriers.append(max([max(depths)] + ([path] if np.isfinite(path) else [])))
+        if len(pairs):
+            jumps.append(float(np.max(np.abs(ystar[pairs + 1] - ystar[pairs]))))
+    spread = lambda values: float(np.std(values, ddof=1)) if len(values) > 1 else nan  # noqa: E731
+    band = np.nanstd(np.array(curves), axis=0, ddof=1)[np.asarray(region)]
+    out.update(
+        advantage_se=spread(advantages),
+        barrier_se=spread(barriers),
+        continuity_se=spread(jumps),
+        ystar_band_max=float(np.nanmax(band)) if np.isfinite(band).any() else nan,
+    )
+    return out
+
+
+def restrained_convergence(row: dict) -> str:
+    """The restrained maps' criterion (module docstring): "yes", "no" or "unknown"."""
+    if not np.isfinite(row["stderr_relative"]):
+        return "unknown"
+    return "yes" if row["stderr_relative"] <= STDERR_LIMIT and row["flagged_windows"] == 0 else "no"
 
 
 def landscape_summary(
@@ -332,7 +426,8 @@ def landscape_summary(
     for lpath, mpath, name in zip(landscape_paths, metrics_paths, names):
         metrics = load_metrics(mpath, ("step", "ln_train_loss", "test_acc", "test_acc_smooth", "train_acc"))
         row = {"name": name, "landscape": str(lpath), "metrics": str(mpath)}
-        row.update(summarise(load_landscape(lpath), metrics, walker_maps=_walker_maps(lpath)))
+        landscape = load_landscape(lpath)
+        row.update(summarise(landscape, metrics, walker_maps=_walker_maps(lpath), draws=bootstrap_maps(landscape)))
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     write_csv(table, out_csv)

@@ -138,7 +138,13 @@ class EntropyGrid:
             grads.append((plus - minus)[:, 0] / (2 * self.spec.bin_width))
         return torch.stack(grads, dim=1)
 
-    def deposit(self, bins: torch.Tensor, amount: torch.Tensor | float, share: str = "chunk") -> None:
+    def deposit(
+        self,
+        bins: torch.Tensor,
+        amount: torch.Tensor | float,
+        share: str = "chunk",
+        counted: torch.Tensor | None = None,
+    ) -> None:
         """Add amount * Gaussian around each walker's bin; patch cells off the grid are dropped.
 
         With hard walls the Gaussian is also added around the bin's mirror images at both walls
@@ -149,7 +155,8 @@ class EntropyGrid:
 
         share (settings.SHARE_MODES): "chunk" adds each walker's deposit to its own map;
         "every_step" adds the mean of the K deposits to every walker's copy and "sum" their
-        sum (one shared S either way).
+        sum (one shared S either way). counted: (K,) bool, the walkers whose visit counts (None: all);
+        the others deposit nothing and add no visit (a walker outside the grid, outside="drop").
         """
         _, shape = self._constants(bins.device)
         cells = bins[:, None, :] + self._patch_offsets[None]  # (K, P, ndim)
@@ -162,6 +169,9 @@ class EntropyGrid:
         inside = ((cells >= 0) & (cells < shape)).all(-1)
         flat_index = (cells.clamp(min=0) * self._strides).sum(-1).clamp(max=math.prod(self.spec.shape) - 1)
         amount = torch.as_tensor(amount, dtype=torch.float64, device=bins.device).expand(self.n_walkers)
+        visits = torch.ones(self.n_walkers, 1, dtype=self.histogram.dtype, device=bins.device)
+        if counted is not None:
+            amount, visits = amount * counted, visits * counted[:, None]
         weights = self._patch_values if self._mirror_edges is None else self._patch_values.repeat(3)
         if self._mirror_edges is not None:  # a mirror image counts only where it reaches inside
             inside = inside & self._mirror_reaches(bins)
@@ -176,7 +186,7 @@ class EntropyGrid:
         hist.scatter_add_(
             1,
             (bins * self._strides).sum(1, keepdim=True),
-            torch.ones(self.n_walkers, 1, dtype=hist.dtype, device=hist.device),
+            visits,
         )
 
     def _mirror_reaches(self, bins: torch.Tensor) -> torch.Tensor:

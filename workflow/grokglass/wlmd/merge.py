@@ -80,6 +80,14 @@ def visited_mask(entropy: np.ndarray, histogram: np.ndarray | None = None) -> np
     return visited
 
 
+def covered_mask(spec: LandscapeSpec, entropy: np.ndarray, histogram: np.ndarray | None) -> np.ndarray:
+    """The bins a landscape's map covers: visited_mask for Wang-Landau; for restrained windows,
+    where the integrated map is defined (the windows' hull)."""
+    if spec.restrained is not None:
+        return np.isfinite(entropy)
+    return visited_mask(entropy, histogram)
+
+
 def shifted_entropy(entropy: np.ndarray, visited: np.ndarray) -> np.ndarray:
     """entropy - min over visited bins, NaN elsewhere (the paper's display convention)."""
     out = np.full(entropy.shape, np.nan)
@@ -243,14 +251,27 @@ def merge_segment(
     if not entropy_paths:
         raise MergeError("no entropy files to merge")
     grid = spec.grid
-    groups = [_read_group_file(path, spec, segment) for path in entropy_paths]
-    _check_walker_sets(groups, spec.walkers)
+    restrained = None
+    if spec.restrained is not None:  # the windows' series, to be measured and integrated
+        from grokglass.wlmd import restrained_segment  # torch: only restrained merges pay its import
+
+        groups = restrained_segment.read_groups(entropy_paths, spec, segment)
+    else:
+        groups = [_read_group_file(path, spec, segment) for path in entropy_paths]
+        _check_walker_sets(groups, spec.walkers)
 
     walker_ids = np.concatenate([g["walker_ids"] for g in groups])
     order = np.argsort(walker_ids)
     previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
     windows = None
-    if spec.windows is None:
+    if restrained is None and spec.restrained is not None:
+        restrained, walker_entropy = restrained_segment.measure(spec, groups)
+        mean_entropy = restrained.entropy
+        histogram = restrained_segment.sample_histogram(spec, groups, last=spec.epochs_per_segment)
+        cumulative = restrained_segment.sample_histogram(spec, groups)
+        walker_ids = np.arange(len(walker_entropy))
+        order = walker_ids
+    elif spec.windows is None:
         walker_entropy = np.concatenate([g["learned_entropy"] for g in groups])[order]
         histogram = np.sum([g["histogram"].sum(axis=0) for g in groups], axis=0)
         mean_entropy = merged_entropy(spec.sampler.share, groups, walker_entropy, previous)
@@ -259,8 +280,10 @@ def merge_segment(
         windows = stitch_windows(spec, groups, previous, log)
         mean_entropy, histogram, cumulative = windows["entropy"], windows["histogram"], windows["cumulative"]
         walker_entropy = windows["walker_entropy"]
-    visited = visited_mask(mean_entropy, cumulative)
-    previous_visited = visited_mask(previous["mean_entropy"], previous["cumulative_histogram"]) if previous else None
+    visited = covered_mask(spec, mean_entropy, cumulative)
+    previous_visited = (
+        covered_mask(spec, previous["mean_entropy"], previous["cumulative_histogram"]) if previous else None
+    )
     epochs_per_walker = (segment + 1) * spec.epochs_per_segment
     row = convergence_row(
         mean_entropy, visited, histogram, previous["mean_entropy"] if previous else None, previous_visited
@@ -308,7 +331,16 @@ def merge_segment(
         _write_convergence(h5, convergence)
         if windows is not None:
             _write_windows(h5, windows)
+        if restrained is not None:
+            h5.create_dataset("stderr", data=restrained.stderr)
+            restrained_segment.write_restrained(h5, restrained)
         set_attrs(h5, attrs)
+    if restrained is not None:
+        log(
+            f"restrained merge {spec.name}: {len(restrained.points)} windows integrated, "
+            f"{len(restrained.flagged)} flagged {restrained.flagged[:12]}, chi2/dof {restrained.residual:.3g}, "
+            f"largest standard error {np.nanmax(restrained.stderr) if np.isfinite(restrained.stderr).any() else float('nan'):.4g} nats"
+        )
     log(
         f"wlmd merge {spec.name}: segment {segment}, {len(walker_ids)} walkers, "
         f"{epochs_per_walker} epochs/walker, visited bins {int(visited.sum())}, "
@@ -339,7 +371,7 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
             f"the landscape has {spec.segments} segments (writing a partial landscape)"
         )
     scale = spec.y_scale
-    entropy = shifted_entropy(mean_entropy, visited_mask(mean_entropy, cumulative))
+    entropy = shifted_entropy(mean_entropy, covered_mask(spec, mean_entropy, cumulative))
     y_edges = grid.edges(1).numpy() / scale
     y_centres = 0.5 * (y_edges[1:] + y_edges[:-1])
     attrs = {
@@ -366,6 +398,10 @@ def write_landscape(spec: LandscapeSpec | dict, merged_path, out_landscape, log=
         if spec.windows is not None:  # the windows' own maps, visits and offsets, as merged
             with _open_checked(merged_path, "merged landscape", spec) as merged:
                 merged.copy(merged["windows"], h5, "windows")
+        if spec.restrained is not None:  # the standard error, the points, the window table
+            from grokglass.wlmd.restrained_segment import copy_restrained
+
+            copy_restrained(merged_path, h5, scale)
     log(
         f"wlmd landscape {spec.name}: {epochs_per_walker} epochs/walker, "
         f"{int(np.isfinite(entropy).sum())} visited bins -> {out_landscape}"

@@ -35,16 +35,15 @@ This module is library code: it imports nothing of the pipeline.
 from __future__ import annotations
 
 import math
-import sys
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from grokglass.errors import DivergenceError
 from grokglass.wlmd import mean_force
+from grokglass.wlmd.restrained_map import RestrainedResult, integrate, progress_bar
 from grokglass.wlmd.sampler import (  # the Wang-Landau sampler's constraints, shared
     WalkerState,
     _project_onto_shell,
@@ -56,7 +55,7 @@ from grokglass.wlmd.sampler import (  # the Wang-Landau sampler's constraints, s
 from grokglass.wlmd.settings import CONSTRAINTS, GridSpec, SamplerSettings
 
 SCHEMES = ("baoab", "paper")
-AXES = ("x", "y")
+STATE_FORMAT = "grokglass.wlmd.RestrainedSampler/1"
 
 
 @dataclass(frozen=True)
@@ -174,6 +173,8 @@ class RestrainedSampler:
         start=None,
         log: Callable[[str], None] | None = None,
         exchange_every: int = 0,
+        first_id: int = 0,
+        resume: dict | None = None,
     ):
         if walkers_per_window < 1:
             raise ValueError(f"walkers_per_window must be >= 1, got {walkers_per_window}")
@@ -187,23 +188,64 @@ class RestrainedSampler:
         self._random = np.random.default_rng(seed)
         self.log = log or (lambda message: None)
         device = torch.device(device)
-        ids = list(range(windows.n * self.walkers_per_window))
+        # global walker ids fix each walker's seeds: a lattice split into groups (first_id) runs
+        # the same walkers as one batch
+        ids = list(range(first_id, first_id + windows.n * self.walkers_per_window))
         self.state = init_walkers(system, ids, seed, self.settings.as_sampler(), device)
-        if start is not None:
-            self._load_start(start)
         repeat = lambda a: torch.as_tensor(np.repeat(a, self.walkers_per_window, axis=0), device=device)
         self.centres, self.kappa, self.tilt = repeat(windows.centres), repeat(windows.stiffness), repeat(windows.tilt)
-        self.bound = (
-            box_bound(system, self.state, self.settings.as_sampler()) if self.settings.constraint == "bounds" else None
-        )
-        self.relax_steps = relax_into(system, self.state, self.centres, self._relax_tolerance(), self.settings)
-        self.log(f"relaxed into {windows.n} windows in {self.relax_steps} Newton steps")
         self.force = None  # the force at the current positions (computed at the first epoch)
         self.step = None  # (K, 1) per-walker dt
         self.epochs = 0
         self._xi: list[torch.Tensor] = []
         self._norms: list[torch.Tensor] = []
         self.kinetic: list[tuple[int, np.ndarray]] = []  # (epoch, K/N over kT/2 per walker) at log points
+        if resume is not None:
+            self._restore(resume, ids, device)
+            return
+        if start is not None:
+            self._load_start(start)
+        self.bound = self._box()
+        self.relax_steps = relax_into(system, self.state, self.centres, self._relax_tolerance(), self.settings)
+        self.log(f"relaxed into {windows.n} windows in {self.relax_steps} Newton steps")
+
+    # ----- saving and continuing -------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue (CPU tensors, for torch.save): the walkers, the series
+        recorded so far, the exchange generator. Continuing from it after a run whose length is a
+        multiple of settings.log_every repeats the uninterrupted trajectory exactly (the force and
+        the step are functions of the positions, re-evaluated on continuing)."""
+        xi, norms = self.trajectories() if self._xi else (None, None)
+        return {
+            "format": STATE_FORMAT,
+            "walkers": self.state.to_dict(),
+            "relax_steps": self.relax_steps,
+            "epochs": self.epochs,
+            "xi": None if xi is None else torch.from_numpy(xi),
+            "norms": None if norms is None else torch.from_numpy(norms),
+            "kinetic": [(epoch, torch.from_numpy(np.array(ratio))) for epoch, ratio in self.kinetic],
+            "exchanges": dict(self.exchanges),
+            "random": self._random.bit_generator.state,
+        }
+
+    def _box(self) -> torch.Tensor | None:
+        bounded = self.settings.constraint == "bounds"
+        return box_bound(self.system, self.state, self.settings.as_sampler()) if bounded else None
+
+    def _restore(self, blob: dict, ids: list[int], device: torch.device) -> None:
+        if not isinstance(blob, dict) or blob.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a restrained sampler state (format {STATE_FORMAT})")
+        state = WalkerState.from_dict(blob["walkers"], device)
+        if state.walker_ids != ids or tuple(state.params.shape) != tuple(self.state.params.shape):
+            raise ValueError(f"the state holds walkers {state.walker_ids[:3]}..., these windows need {ids[:3]}...")
+        self.state = state
+        self.bound = self._box()
+        self.relax_steps, self.epochs = int(blob["relax_steps"]), int(blob["epochs"])
+        if blob["xi"] is not None:
+            self._xi, self._norms = [blob["xi"]], [blob["norms"]]
+        self.kinetic = [(int(epoch), np.asarray(ratio, dtype=np.float64)) for epoch, ratio in blob["kinetic"]]
+        self.exchanges = dict(blob["exchanges"])
+        self._random.bit_generator.state = blob["random"]
 
     def _load_start(self, start) -> None:
         params = start.params if isinstance(start, WalkerState) else torch.as_tensor(start, dtype=torch.float32)
@@ -256,7 +298,7 @@ class RestrainedSampler:
         c = 1.0 - settings.friction
         noise_scale = math.sqrt((1.0 - c * c) * settings.kT)
         noise = torch.zeros_like(velocity)
-        bar = _progress(epochs, progress)
+        bar = progress_bar(epochs, progress, "restrained windows")
         with torch.no_grad():
             if self.force is None:
                 self.step = self._safe_steps()
@@ -409,17 +451,6 @@ def _tangent(force: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return (force.double() - (force.double() * unit).sum(dim=1, keepdim=True) * unit).to(force.dtype)
 
 
-def _progress(total: int, wanted: bool | None):
-    """A tqdm bar on a terminal (wanted None: only if stderr is one), or None."""
-    if wanted is False or (wanted is None and not sys.stderr.isatty()):
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="epoch", desc="restrained windows", leave=False)
-
-
 # ----- relaxation into the windows -----------------------------------------------------------
 RELAX_TRUST = 0.05  # a Newton step moves a walker by at most this share of |theta|
 
@@ -454,138 +485,6 @@ def relax_into(system, state: WalkerState, centres: torch.Tensor, tolerance: tor
             state.params.add_((step_vector * (radius / length).clamp(max=1.0)).float())
             constrain_walkers(system, state, sampler, bound)
     return settings.relax_steps
-
-
-# ----- the result ----------------------------------------------------------------------------
-@dataclass
-class RestrainedResult:
-    """S from restrained windows: on the grid's bins (NaN outside the windows' span), with its
-    standard error, the axes, the points it was integrated at, and one table row per window."""
-
-    entropy: np.ndarray
-    stderr: np.ndarray
-    x_edges: np.ndarray
-    y_edges: np.ndarray | None
-    points: np.ndarray  # (M, d) window means used (passing every test)
-    point_entropy: np.ndarray
-    point_stderr: np.ndarray
-    windows: list[dict]
-    residual: float = float("nan")  # 2-D: chi^2 per degree of freedom of the least squares
-    walker_epochs: int = 0
-    flagged: list[int] = field(default_factory=list)
-
-    def table(self):
-        """The per-window table as a pandas DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.windows)
-
-    def plot(self, ax=None, y_scale: float = 10.0):
-        """The map as Figure 1 draws it (plot_map), in 1-D with its standard-error band and the
-        integrated points. Returns the axes."""
-        ax = plot_map(self.entropy, self.x_edges, self.y_edges, ax=ax, y_scale=y_scale, band=self.stderr)
-        if self.y_edges is None and len(self.points):
-            ax.plot(self.points[:, 0], self.point_entropy - np.nanmin(self.entropy), "o", ms=3, color="C3")
-        return ax
-
-
-def plot_map(entropy, x_edges, y_edges=None, ax=None, y_scale: float = 10.0, band=None):
-    """A landscape as Figure 1 draws it: min-shifted S with ln L across and test accuracy (y /
-    y_scale) up, jet colours, the max-entropy curve y*(x) in magenta; on a 1-D grid, S(x) with an
-    optional standard-error band. Returns the axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.6))
-    shifted = entropy - np.nanmin(entropy)
-    x_centres = 0.5 * (x_edges[1:] + x_edges[:-1])
-    if y_edges is None:
-        ax.plot(x_centres, shifted, color="k")
-        if band is not None:
-            ax.fill_between(x_centres, shifted - band, shifted + band, color="0.7")
-        ax.set_xlabel("x = ln(train loss)")
-        ax.set_ylabel("S - min S (nats)")
-        return ax
-    mesh = ax.pcolormesh(x_edges, y_edges / y_scale, shifted.T, cmap="jet", shading="flat")
-    ax.figure.colorbar(mesh, ax=ax, label="S - min S (nats)")
-    y_centres = 0.5 * (y_edges[1:] + y_edges[:-1]) / y_scale
-    columns = ~np.all(np.isnan(shifted), axis=1)
-    if columns.any():
-        best = np.nanargmax(np.where(np.isnan(shifted), -np.inf, shifted)[columns], axis=1)
-        ax.plot(x_centres[columns], y_centres[best], color="magenta", lw=1.5, label="max-entropy curve")
-    ax.set_xlabel("ln(train loss)")
-    ax.set_ylabel("test accuracy")
-    return ax
-
-
-def integrate(estimates, shape, grid: GridSpec | None = None, epochs: int = 0, walkers: int = 0) -> RestrainedResult:
-    """Integrate window estimates (one per window, lattice `shape`) onto `grid`."""
-    keep = np.array([e.ok for e in estimates])
-    means = np.array([e.mean for e in estimates])
-    forces = np.array([e.force for e in estimates])
-    errors = np.array([e.force_se for e in estimates])
-    d = means.shape[1]
-    rows = [e.row(AXES) for e in estimates]
-    if keep.sum() < 2:
-        warnings.warn(
-            f"only {int(keep.sum())} of {len(estimates)} windows passed their tests: no map (see the table's "
-            "flags; run longer, or check the windows are reachable)",
-            stacklevel=2,
-        )
-        keep = np.zeros_like(keep)
-        points, values, stderr, residual = means[:0], np.zeros(0), np.zeros(0), float("nan")
-    elif d == 1:
-        points, values, stderr = mean_force.integrate_1d(means[keep, 0], forces[keep, 0], errors[keep, 0])
-        points, residual = points[:, None], float("nan")
-    else:
-        gauge = int(np.flatnonzero(keep)[0])
-        solved = mean_force.integrate_2d(means, forces, errors, mean_force.lattice_edges(shape), keep, gauge)
-        used = np.isfinite(solved.entropy)
-        points, values, stderr, residual = means[used], solved.entropy[used], solved.stderr[used], solved.chi2_per_dof
-    grid = grid or _span_grid(points if len(points) else means)
-    if grid.ndim != d:
-        raise ValueError(f"the grid has {grid.ndim} axes but the windows restrain {d}")
-    entropy, entropy_se = _onto_grid(grid, points, values, stderr)
-    return RestrainedResult(
-        entropy=entropy,
-        stderr=entropy_se,
-        x_edges=grid.edges(0).numpy(),
-        y_edges=grid.edges(1).numpy() if d == 2 else None,
-        points=points,
-        point_entropy=values,
-        point_stderr=stderr,
-        windows=rows,
-        residual=residual,
-        walker_epochs=int(epochs) * int(walkers),
-        flagged=[e.index for e in estimates if not e.ok],
-    )
-
-
-def _span_grid(points: np.ndarray) -> GridSpec:
-    lows, highs = points.min(axis=0), points.max(axis=0)
-    width = float(max((highs - lows).max(), 1e-6) / 100)
-    return GridSpec(lows=tuple(float(v) for v in lows), highs=tuple(float(v) + width for v in highs), bin_width=width)
-
-
-def _onto_grid(grid: GridSpec, points, values, stderr) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of the integrated points to the bin centres; NaN outside their span
-    (their convex hull in 2-D)."""
-    if len(points) < 2:
-        empty = np.full(grid.shape, np.nan)
-        return empty, empty.copy()
-    if grid.ndim == 1:
-        centres = grid.centres(0).numpy()
-        order = np.argsort(points[:, 0])
-        xs = points[order, 0]
-        inside = (centres >= xs[0]) & (centres <= xs[-1])
-        entropy = np.where(inside, np.interp(centres, xs, values[order]), np.nan)
-        return entropy, np.where(inside, np.interp(centres, xs, stderr[order]), np.nan)
-    from scipy.interpolate import LinearNDInterpolator
-
-    xc, yc = grid.centres(0).numpy(), grid.centres(1).numpy()
-    mesh = np.stack(np.meshgrid(xc, yc, indexing="ij"), axis=-1)
-    entropy = LinearNDInterpolator(points, values)(mesh)
-    return entropy, LinearNDInterpolator(points, stderr)(mesh)
 
 
 def sample_restrained(

@@ -472,7 +472,8 @@ class _EpochStep:
             _reflect(theta, velocity, self.bound)
         elif settings.constraint == "shell":
             _project_onto_shell(theta, velocity, settings.shell_norm)
-        grid.deposit(bins, self.deposit_amount(epoch), share=settings.share)
+        counted = ~off_grid if settings.outside == "drop" else None  # (static: a captured epoch stays fixed)
+        grid.deposit(bins, self.deposit_amount(epoch), share=settings.share, counted=counted)
         return x, y
 
     def start_walls(self, state: WalkerState) -> None:

@@ -58,6 +58,7 @@ from grokglass.io import (
 from grokglass.models import build_system as build_system_of
 from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
+from grokglass.wlmd import restrained_segment
 from grokglass.wlmd.grid import EntropyGrid
 from grokglass.wlmd.job_args import add_spec_arguments, load_spec
 from grokglass.wlmd.sampler import CAPTURES, WalkerState, format_record, init_walkers, run_epochs
@@ -161,6 +162,13 @@ def run_segment(
     window this one exchanges with before `segment` (LandscapeSpec.exchange_partner)."""
     spec = LandscapeSpec.from_dict(spec)
     spec.check_segment(segment)
+    if spec.restrained is not None:  # windows that share nothing: a group continues its own state
+        if prev_merged is not None:
+            raise InputError("a restrained landscape's segment needs no merged landscape: give only --prev-state")
+        device = pick_device(str(device), log=log)
+        system = build_system(spec, device)
+        restrained_segment.run_segment(spec, segment, group, prev_state, out_state, out_entropy, device, log, system)
+        return
     if segment == 0 and (prev_merged is not None or prev_state is not None):
         raise InputError("segment 0 starts fresh: give neither a previous merged file nor a previous state")
     if segment > 0 and (prev_merged is None or prev_state is None):

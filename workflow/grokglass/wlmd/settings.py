@@ -29,6 +29,9 @@ SCHEDULES = ("paper", "inverse_time")
 # baoab: v += dt a; theta += dt/2 v; v = (1 - c_f) v + noise; theta += dt/2 v (Leimkuhler and
 # Matthews 2013, the two half kicks of consecutive epochs merged), which samples them at kT
 INTEGRATORS = ("paper", "baoab")
+# a walker outside the grid: its visit counts in the nearest edge bin ("edge", the pipeline's
+# long-standing behaviour), or counts nowhere and deposits nothing ("drop", the Python API's default)
+OUTSIDE_MODES = ("edge", "drop")
 
 # the columns of a landscape's convergence table (wlmd.merge writes it, figures.convergence draws it)
 CONVERGENCE_COLUMNS = (
@@ -145,6 +148,7 @@ class SamplerSettings:
     log_every: int = 1000
     schedule: str = "paper"  # one of SCHEDULES
     integrator: str = "paper"  # one of INTEGRATORS
+    outside: str = "edge"  # one of OUTSIDE_MODES
     # divergence guard (checked at log points and at the end of every run): the kinetic energy
     # per parameter may reach this multiple of kT/2, a walker may stay outside the grid this
     # many consecutive epochs; beyond either the job stops (a dt too large, usually)
@@ -158,6 +162,7 @@ class SamplerSettings:
         "max_kinetic_ratio",
         "max_epochs_outside",
         "integrator",
+        "outside",
     )
 
     def __post_init__(self):
@@ -169,6 +174,8 @@ class SamplerSettings:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
+        if self.outside not in OUTSIDE_MODES:
+            raise ValueError(f"outside must be one of {OUTSIDE_MODES}, got {self.outside!r}")
         if not 0.0 <= self.friction <= 1.0:
             raise ValueError(f"friction c_f must lie in [0, 1], got {self.friction}")
         if self.dt <= 0 or self.kT < 0:

@@ -163,7 +163,7 @@ class SampleResult:
     def plot(self, ax=None, y_scale: float = 10.0):
         """The map as Figure 1 draws it (min-shifted S; ln L across, test accuracy up, y / y_scale;
         the max-entropy curve), or S(x) on a 1-D grid. Returns the axes."""
-        from grokglass.wlmd.restrained import plot_map
+        from grokglass.wlmd.restrained_map import plot_map
 
         return plot_map(self.entropy, self.x_edges, self.y_edges, ax=ax, y_scale=y_scale)
 
@@ -186,6 +186,7 @@ def sample(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool | None = None,
+    outside: str = "drop",
 ) -> SampleResult:
     """Learn the entropy of any system (wlmd/systems.py interface) on `grid`.
 
@@ -193,9 +194,11 @@ def sample(
     windows: windows.walkers_per_window walkers per window, their deposits summed into the
     window's map, exchanges every windows.exchange_every epochs, maps stitched at the end.
     `epochs` is per walker; the cost is epochs x all walkers. progress: a bar (None: on a terminal).
-    Walkers that leave the grid deposit into its edge bins; sample() warns with the share of
-    epochs they spent there.
+    Walkers that leave the grid deposit nothing and their visits count nowhere (outside="drop");
+    outside="edge" counts them in the grid's edge bins instead (the pipeline's behaviour,
+    SamplerSettings.outside). sample() warns with the share of epochs they spent outside.
     """
+    sampler = dataclasses.replace(sampler, outside=outside)  # (validated by SamplerSettings)
     if not (isinstance(walkers, int) and walkers >= 1):
         raise ValueError(f"walkers must be a whole number >= 1, got {walkers!r}")
     if not (isinstance(epochs, int) and epochs >= 1):
@@ -203,8 +206,8 @@ def sample(
     if windows is None:
         state = init_walkers(system, list(range(walkers)), seed, sampler, device)
         one = EntropyGrid(grid, walkers, device)
-        outside = _run_with_progress(system, one, state, sampler, epochs, progress)
-        _warn_outside(outside, epochs, grid)
+        off_grid = _run_with_progress(system, one, state, sampler, epochs, progress)
+        _warn_outside(off_grid, epochs, grid, sampler.outside)
         learned = one.learned()
         entropy = (learned[0] if sampler.share in ("sum", "every_step") else learned.mean(0)).cpu().numpy()
         histogram = one.histogram.sum(0).cpu().numpy()
@@ -216,9 +219,9 @@ def sample(
 
 def _run_with_progress(system, grid, state, sampler, epochs: int, progress) -> np.ndarray:
     """run_epochs in chunks, a progress bar on a terminal; returns each walker's epochs outside the grid."""
-    from grokglass.wlmd.restrained import _progress
+    from grokglass.wlmd.restrained_map import progress_bar
 
-    bar = _progress(epochs, progress)
+    bar = progress_bar(epochs, progress, "Wang-Landau")
     outside = np.zeros(state.n_walkers, dtype=np.int64)
     done = 0
     while done < epochs:
@@ -232,14 +235,18 @@ def _run_with_progress(system, grid, state, sampler, epochs: int, progress) -> n
     return outside
 
 
-def _warn_outside(outside: np.ndarray, epochs: int, grid: GridSpec) -> None:
-    """A warning when walkers spent epochs outside the grid: their visits went to its edge bins."""
+def _warn_outside(outside: np.ndarray, epochs: int, grid: GridSpec, mode: str) -> None:
+    """A warning when walkers spent epochs outside the grid, saying where those visits went."""
     share = float(outside.sum()) / (epochs * len(outside))
     if share > 0:
         bounds = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in zip(grid.lows, grid.highs))
+        went = (
+            "they deposited nothing and count nowhere"
+            if mode == "drop"
+            else "those visits and deposits went to its edge bins, so the edge bins are not the entropy there"
+        )
         warnings.warn(
-            f"walkers spent {share:.1%} of their epochs outside the grid {bounds}; those visits and deposits "
-            "went to its edge bins, so the edge bins are not the entropy there: widen the grid",
+            f"walkers spent {share:.1%} of their epochs outside the grid {bounds}; {went}: widen the grid",
             stacklevel=3,
         )
 
