@@ -35,3 +35,39 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--spec-json", help="the landscape spec as a JSON string")
     source.add_argument("--spec-file", help="the landscape spec as a JSON (or YAML) file")
     parser.add_argument("--segment", type=int, required=True, help="segment index (0-based)")
+
+
+def load_segment_state(path, spec: LandscapeSpec, segment: int, group: int, payload: str) -> dict:
+    """A group's state file of segment - 1 (torch.save of {payload, "spec", "segment", "group"}),
+    checked to belong to this landscape, group and segment; one line naming the file if not."""
+    from grokglass.io import load_torch_input
+
+    what = "walker state"
+    blob = load_torch_input(path, what)
+    if not isinstance(blob, dict) or not {payload, "spec", "segment", "group"} <= set(blob):
+        raise InputError(f"{path}: not a {what} written by grokglass (unexpected contents)")
+    spec.check_input(path, what, blob["spec"])
+    if blob["group"] != group or blob["segment"] != segment - 1:
+        raise InputError(
+            f"{path}: state of segment {blob['segment']} group {blob['group']}, expected "
+            f"segment {segment - 1} group {group}"
+        )
+    return blob
+
+
+def segment_attrs(spec: LandscapeSpec, segment: int, group: int, device, **extra) -> dict:
+    """The provenance a segment file carries (io.provenance): device, seed, spec, segment, group
+    and its epochs, plus `extra`."""
+    from grokglass.io import provenance
+
+    start = segment * spec.epochs_per_segment
+    return provenance(
+        device=device,
+        seed=spec.seed,
+        spec=spec.to_dict(),
+        segment=segment,
+        group=group,
+        epochs_start=start,
+        epochs_end=start + spec.epochs_per_segment,
+        **extra,
+    )

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 
 from grokglass.errors import InputError, one_line
-from grokglass.io import atomic_path, load_torch_input, open_input_h5, provenance, read_attr_json, set_attrs
+from grokglass.io import atomic_path, load_torch_input, open_input_h5, read_attr_json, set_attrs
 from grokglass.specs import LandscapeSpec, RestrainedLandscape
 from grokglass.wlmd import mean_force
+from grokglass.wlmd.job_args import load_segment_state, segment_attrs
 from grokglass.wlmd.restrained import RestrainedSampler, RestraintSettings, RestraintWindows
 from grokglass.wlmd.restrained_map import integrate
 from grokglass.wlmd.sampler import ParamLayout
@@ -124,7 +125,7 @@ def run_segment(spec: LandscapeSpec, segment, group, prev_state, out_state, out_
             f"({time.perf_counter() - started:.1f} s)"
         )
     else:
-        blob = _load_state(prev_state, spec, segment, group)
+        blob = load_segment_state(prev_state, spec, segment, group, "restrained")
         try:
             sampler = RestrainedSampler(system, windows, restraint_settings(spec), resume=blob["restrained"], **common)
         except (KeyError, ValueError) as err:
@@ -138,16 +139,7 @@ def run_segment(spec: LandscapeSpec, segment, group, prev_state, out_state, out_
             f"restrained {spec.name}: segment {segment} group {group}: epoch {sampler.epochs}, x "
             f"[{xi[:, 0].min():.3f}, {xi[:, 0].max():.3f}], {sampler.state.n_walkers * (done + chunk) / (time.perf_counter() - started):.1f} walker-epochs/s"
         )
-    attrs = provenance(
-        device=device,
-        seed=spec.seed,
-        spec=spec.to_dict(),
-        segment=segment,
-        group=group,
-        epochs_start=segment * epochs,
-        epochs_end=(segment + 1) * epochs,
-        relax_steps=sampler.relax_steps,
-    )
+    attrs = segment_attrs(spec, segment, group, device, relax_steps=sampler.relax_steps)
     blob = {"restrained": sampler.state_dict(), "spec": spec.to_dict(), "segment": segment, "group": group}
     with atomic_path(out_entropy) as tmp_entropy, atomic_path(out_state) as tmp_state:
         _write_series(tmp_entropy, sampler, walker_ids, attrs)
@@ -158,20 +150,6 @@ def _chunk(epochs: int) -> int:
     """Epochs between log lines: about LOG_LINES per segment, on the sampler's log points."""
     every = RestrainedLandscape.LOG_EVERY
     return max(every, (epochs // LOG_LINES) // every * every)
-
-
-def _load_state(path, spec: LandscapeSpec, segment: int, group: int) -> dict:
-    what = "restrained walker state"
-    blob = load_torch_input(path, what)
-    if not isinstance(blob, dict) or not {"restrained", "spec", "segment", "group"} <= set(blob):
-        raise InputError(f"{path}: not a {what} written by grokglass (unexpected contents)")
-    spec.check_input(path, what, blob["spec"])
-    if blob["group"] != group or blob["segment"] != segment - 1:
-        raise InputError(
-            f"{path}: state of segment {blob['segment']} group {blob['group']}, expected "
-            f"segment {segment - 1} group {group}"
-        )
-    return blob
 
 
 def _write_series(path, sampler: RestrainedSampler, walker_ids: list[int], attrs: dict) -> None:

@@ -48,10 +48,8 @@ from grokglass.errors import InputError, one_line
 from grokglass.io import (
     apply_matmul_precision,
     atomic_path,
-    load_torch_input,
     open_input_h5,
     pick_device,
-    provenance,
     read_attr_json,
     set_attrs,
 )
@@ -60,7 +58,7 @@ from grokglass.specs import LandscapeSpec
 from grokglass.tasks import load_split
 from grokglass.wlmd import restrained_segment
 from grokglass.wlmd.grid import EntropyGrid
-from grokglass.wlmd.job_args import add_spec_arguments, load_spec
+from grokglass.wlmd.job_args import add_spec_arguments, load_segment_state, load_spec, segment_attrs
 from grokglass.wlmd.sampler import CAPTURES, WalkerState, format_record, init_walkers, run_epochs
 from grokglass.wlmd.windows import exchange_decisions, steer_into_window, walker_coordinates, window_grid
 
@@ -225,14 +223,11 @@ def run_segment(
         f"[{final_x.min():.4f}, {final_x.max():.4f}], y [{final_y.min():.4f}, {final_y.max():.4f}]"
     )
 
-    attrs = provenance(
-        device=device,
-        seed=spec.seed,
-        spec=spec.to_dict(),
-        segment=segment,
-        group=group,
-        epochs_start=epochs_start,
-        epochs_end=epochs_start + epochs,
+    attrs = segment_attrs(
+        spec,
+        segment,
+        group,
+        device,
         epoch_capture=result["capture"],
         **({} if window is None else {f"exchange_{key}": value for key, value in exchange.items()}),
     )
@@ -249,15 +244,7 @@ def _load_state(
     path, spec: LandscapeSpec, segment: int, group: int, walker_ids: list[int], epochs_start: int, device: torch.device
 ) -> WalkerState:
     what = "walker state"
-    blob = load_torch_input(path, what)
-    if not isinstance(blob, dict) or not {"walkers", "spec", "segment", "group"} <= set(blob):
-        raise InputError(f"{path}: not a {what} written by grokglass (unexpected contents)")
-    spec.check_input(path, what, blob["spec"])
-    if blob["group"] != group or blob["segment"] != segment - 1:
-        raise InputError(
-            f"{path}: state of segment {blob['segment']} group {blob['group']}, expected "
-            f"segment {segment - 1} group {group}"
-        )
+    blob = load_segment_state(path, spec, segment, group, "walkers")
     try:
         state = WalkerState.from_dict(blob["walkers"], device)
     except (KeyError, TypeError, ValueError) as err:
