@@ -321,3 +321,18 @@ def test_a_continued_sampler_repeats_the_uninterrupted_trajectory():
     assert resumed.epochs == 400 and resumed.state.walker_ids == [4, 5, 6, 7]
     with pytest.raises(ValueError, match="these windows need"):
         RestrainedSampler(system, windows, settings, seed=3, first_id=8, resume=blob)
+
+
+def test_the_bootstrap_spread_equals_the_propagated_standard_error():
+    """The trapezoid rule is linear in the forces, so redrawing them from N(force, SE) must give
+    S a spread equal to the errors propagated in closed form (integrate_1d): a known answer the
+    redraws could miss (a wrong scale, correlated draws, the gauge point not at 0)."""
+    from grokglass.wlmd.restrained_map import bootstrap_points
+
+    means = np.linspace(0.0, -4.0, 9)[:, None]
+    forces, errors = 500.0 + 50.0 * means, np.full((9, 1), 20.0)
+    keep = np.ones(9, bool)
+    _, _, stderr = mean_force.integrate_1d(means[:, 0], forces[:, 0], errors[:, 0])
+    draws = bootstrap_points(means, forces, errors, keep, (9,), draws=4000, seed=1)
+    assert np.all(draws[:, 0] == 0.0)  # the gauge point
+    np.testing.assert_allclose(draws.std(axis=0, ddof=1)[1:], stderr[1:], rtol=0.05)

@@ -379,12 +379,11 @@ def restrained_errors(landscape: Landscape, idx, region, adamw, draws) -> dict:
     if not len(draws):
         return out
     yc, ye = landscape.y_centres, landscape.y_edges
-    advantages, barriers, jumps, curves = [], [], [], []
-    defined = np.asarray(region) & np.all(np.isfinite([max_entropy_curve(d, yc, ACCURACY_WINDOW) for d in draws]), 0)
+    advantages, barriers, jumps = [], [], []
+    curves = np.array([max_entropy_curve(d, yc, ACCURACY_WINDOW) for d in draws])  # y* of every draw, once
+    defined = np.asarray(region) & np.all(np.isfinite(curves), 0)
     pairs = np.flatnonzero(defined[:-1] & defined[1:])
-    for draw in draws:
-        ystar = max_entropy_curve(draw, yc, ACCURACY_WINDOW)
-        curves.append(ystar)
+    for draw, ystar in zip(draws, curves):
         if len(idx):
             advantages.append(float(np.mean(ystar[idx] - adamw[idx])))
             jstar = bin_index(ystar, ye)
@@ -400,7 +399,7 @@ def restrained_errors(landscape: Landscape, idx, region, adamw, draws) -> dict:
         if len(pairs):
             jumps.append(float(np.max(np.abs(ystar[pairs + 1] - ystar[pairs]))))
     spread = lambda values: float(np.std(values, ddof=1)) if len(values) > 1 else nan  # noqa: E731
-    band = np.nanstd(np.array(curves), axis=0, ddof=1)[np.asarray(region)]
+    band = np.nanstd(curves, axis=0, ddof=1)[np.asarray(region)]
     out.update(
         advantage_se=spread(advantages),
         barrier_se=spread(barriers),

@@ -264,7 +264,7 @@ def merge_segment(
     order = np.argsort(walker_ids)
     previous = _read_previous(prev_merged, spec, segment) if prev_merged is not None else None
     windows = None
-    if restrained is None and spec.restrained is not None:
+    if spec.restrained is not None:
         restrained, walker_entropy = restrained_segment.measure(spec, groups)
         mean_entropy = restrained.entropy
         histogram = restrained_segment.sample_histogram(spec, groups, last=spec.epochs_per_segment)
