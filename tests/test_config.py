@@ -265,9 +265,10 @@ def test_command_line_values_are_applied_after_the_scale_overlay(raw):
 
 
 def wang_landau_quick(raw) -> dict:
-    """The quick scale with Fig 1a back on the Wang-Landau windows it keeps configured."""
+    """The quick scale with Figures 1-2 back on Wang-Landau (x + y on the windows it keeps configured)."""
     config = copy.deepcopy(raw)
-    config["scales"]["quick"]["wlmd"]["grokking"]["method_by_task"] = {"add": "wang_landau"}
+    config["scales"]["quick"]["wlmd"]["grokking"]["method"] = "wang_landau"
+    config["scales"]["quick"]["wlmd"]["shell"]["method"] = "wang_landau"
     return {**config, "scale": "quick"}
 
 
@@ -368,15 +369,20 @@ def test_reduced_scale_maps_reach_their_targets_and_cross_check_the_paper_protoc
     """The reduced scale's windows and grids (issue 15) and its paper-protocol twin of grok_add."""
     reduced = build({**copy.deepcopy(raw), "scale": "reduced"})
     lows = {name: spec.grid.lows[0] for name, spec in reduced.landscapes.items()}
-    windows = {name: spec.windows.n for name, spec in reduced.landscapes.items() if spec.windows}
-    assert reduced.landscapes["grok_add"].method == "restrained"  # Fig 1a: restrained windows
-    assert windows == {
-        "grok_square": 4,
-        "grok_cubic": 4,
-        "shell_w32": 3,
-        "shell_w64": 3,
-        "shell_w128": 3,
+    lattices = {
+        name: (spec.restrained.x_windows, len(spec.restrained.accuracies), spec.epochs)
+        for name, spec in reduced.landscapes.items()
+        if spec.method == "restrained"
     }
+    assert lattices == {  # Figures 1-2: restrained windows, x + y's lattice the densest
+        "grok_add": (12, 3, 2000),
+        "grok_square": (8, 3, 1000),
+        "grok_cubic": (8, 3, 1000),
+        "shell_w32": (8, 2, 1000),
+        "shell_w64": (8, 2, 1000),
+        "shell_w128": (8, 2, 1000),
+    }
+    assert reduced.landscapes["grok_square"].restrained.accuracies == (0.05, 0.15, 0.3)  # restrained_by_task
     assert lows["grok_add"] == -9.6 and lows["grok_square"] == lows["grok_cubic"] == -4.4
     assert all(lows[f"shell_w{w}"] == -2.6 for w in (32, 64, 128))
     assert all(spec.windows.walls == "hard" for spec in reduced.landscapes.values() if spec.windows)

@@ -107,7 +107,7 @@ def test_a_diverging_sampler_behind_hard_walls_stops_before_writing(tmp_path):
 
     with open(os.path.join(ROOT, "config.yaml")) as fh:
         raw = yaml.safe_load(fh)
-    raw["scales"]["quick"]["wlmd"]["grokking"]["method_by_task"] = {"add": "wang_landau"}  # its WL windows
+    raw["scales"]["quick"]["wlmd"]["grokking"]["method"] = "wang_landau"  # x + y on its WL windows
     quick = E.build(C.resolve({**raw, "scale": "quick"}))
     spec = json.loads(json.dumps(quick.landscapes["grok_add"].segment_job_dict()))
     assert spec["windows"]["walls"] == "hard"

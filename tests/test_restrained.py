@@ -121,6 +121,21 @@ def test_a_walker_started_far_below_its_window_relaxes_into_it_and_stays_cool():
         assert a.ok and b.ok
 
 
+def test_relaxation_stops_for_a_window_it_cannot_reach_and_still_places_the_others():
+    """x = theta_1 + theta_2 in the box |theta_i| <= 1 reaches at most 2: a window at 3 stalls at
+    the corner and stops costing Newton steps after a few stall periods, instead of all 3,000."""
+    from grokglass.wlmd.restrained import RELAX_STALL_STEPS
+    from grokglass.wlmd.systems import BoxSumSystem
+
+    windows = RestraintWindows.lattice([0.5, 3.0], stiffness=1e4)
+    settings = RestraintSettings(constraint="bounds", relax_steps=3000)
+    sampler = RestrainedSampler(BoxSumSystem(half_width=1.0), windows, settings)
+    assert 0 < sampler.relax_steps <= 4 * RELAX_STALL_STEPS
+    x, _ = sampler.system.observables(sampler.state.layout.views(sampler.state.params))
+    assert abs(float(x[0]) - 0.5) <= settings.relax_widths * math.sqrt(1e-4)  # placed
+    assert float(x[1]) == pytest.approx(2.0, abs=1e-3)  # pressed into the box's corner
+
+
 def test_ball_2d_from_a_lattice_of_windows():
     """Ball2DSystem, N = 1,000, a 10 x 17 lattice (kappa_x = 5N, kappa_y = 200), 1,000 epochs
     (170,000 walker-epochs): RMS within 1 nat (measured 0.49), residual at the noise level."""

@@ -104,15 +104,21 @@ def test_adding_a_task_and_a_fraction_at_the_top_of_config_yaml_adds_jobs_at_the
     result = snakemake(*args, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
     after = job_counts(result.stdout + result.stderr)
-    quick = raw["scales"]["quick"]["wlmd"]
-    segments = -(-quick["grokking"]["epochs"] // quick["epochs_per_segment"])
-    groups = -(-quick["walkers"] // quick["walkers_per_job"])
+    segments, groups = restrained_quick_jobs(raw)
     assert after["dataset"] == before["dataset"] + 1
-    # adamw_sub, plus AdamW and hybrid runs at 0.3 for both sweeps
-    assert after["train"] == before["train"] + 1 + 2 * 2
+    # adamw_sub (its landscape's start, at the segments' priority), AdamW and hybrid runs at 0.3 for both sweeps
+    assert after["train_start"] == before["train_start"] + 1 and after["train"] == before["train"] + 2 * 2
     assert after["wlmd_landscape"] == before["wlmd_landscape"] + 1
     assert after["wlmd_segment"] == before["wlmd_segment"] + segments * groups
     assert after["figure"] == before["figure"]  # same figures, more panels
+
+
+def restrained_quick_jobs(raw) -> tuple[int, int]:
+    """(segments, groups) of a new task's restrained landscape at the quick scale (the family's lattice)."""
+    quick = raw["scales"]["quick"]["wlmd"]
+    lattice = quick["restrained"]
+    windows = lattice["x_windows"] * len(lattice["accuracies"])
+    return -(-lattice["epochs"] // quick["epochs_per_segment"]), -(-windows // lattice["windows_per_job"])
 
 
 def test_a_value_the_scale_replaces_is_named_at_start_and_a_bad_one_refused_first(tmp_path):
@@ -199,28 +205,30 @@ def test_quick_scale_end_to_end(finished_quick_run):
     add = rows["grok_add"]  # the claims of a restrained map carry bootstrap errors
     assert add["method"] == "restrained" and float(add["stderr_max"]) > 0
     assert all(add[key] != "" and np.isfinite(float(add[key])) for key in ("advantage_se", "barrier_se"))
-    assert rows["grok_square"]["method"] == "wang_landau" and rows["grok_square"]["advantage_se"] == ""
     widths = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["wlmd"]["shell"]["widths"]
-    for landscape in ("grok_add", "grok_square", "grok_cubic", *(f"shell_w{w}" for w in widths), "dense_ising"):
+    figure_maps = ("grok_add", "grok_square", "grok_cubic", *(f"shell_w{w}" for w in widths))
+    assert all(rows[name]["method"] == "restrained" for name in figure_maps)  # Figures 1-2
+    assert rows["dense_ising"]["method"] == "wang_landau" and rows["dense_ising"]["advantage_se"] == ""
+    for landscape in (*figure_maps, "dense_ising"):
         with h5py.File(work / "results" / "wlmd" / landscape / "landscape.h5") as h5:
             entropy = h5["entropy"][()]
             assert {"entropy", "histogram", "x_edges", "y_edges", "walker_entropy"} <= set(h5.keys())
             assert np.nanmin(entropy) == 0.0 and np.isnan(entropy).any()
             assert "torch_version" in h5.attrs
-            if landscape == "grok_add":  # Fig 1a at the quick scale: restrained windows, two segments
-                restrained = quick_wlmd["restrained"]
-                n_windows = restrained["x_windows"] * len(restrained["accuracies"])
-                assert json.loads(h5.attrs["spec"])["restrained"]["x_windows"] == restrained["x_windows"]
-                assert h5.attrs["epochs_per_walker"] == restrained["epochs"] and h5.attrs["segments"] == 2
+            if landscape in figure_maps:  # restrained windows: the lattice's table, SE map and bootstrap
+                lattice = json.loads(h5.attrs["spec"])["restrained"]
                 table = h5["restrained/table"]
-                assert len(table["window"]) == n_windows and set(table) >= {"force_x", "force_se_y", "flags"}
+                assert len(table["window"]) == lattice["x_windows"] * len(lattice["accuracies"])
+                assert set(table) >= {"force_x", "force_se_y", "flags"} and "windows" not in h5
                 stderr = h5["stderr"][()]  # defined exactly where the map is, and positive off the gauge
                 assert np.array_equal(np.isfinite(stderr), np.isfinite(entropy)) and np.nanmax(stderr) > 0
                 assert h5["restrained/bootstrap"].shape == (200, len(h5["restrained/points"]))
+            if landscape == "grok_add":  # Fig 1a: two segments, from 0 down past the 0.9-accuracy loss
+                restrained = quick_wlmd["restrained"]
+                assert lattice["x_windows"] == restrained["x_windows"]
+                assert h5.attrs["epochs_per_walker"] == restrained["epochs"] and h5.attrs["segments"] == 2
                 x_covered = h5["x_edges"][()][:-1][np.isfinite(entropy).any(axis=1)]
-                assert x_covered.min() < -9 and x_covered.max() > 0  # 0 down past the 0.9-accuracy loss
-            elif landscape.startswith("grok_"):  # windows_by_task gives the other tasks none
-                assert "windows" not in h5 and "windows" not in json.loads(h5.attrs["spec"])
+                assert x_covered.min() < -9 and x_covered.max() > 0
         assert (figures / f"convergence_{landscape}.png").exists()
     report = snakemake("--profile", "profiles/local", "--report", "results/report.html", cwd=work)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -292,16 +300,17 @@ def test_adding_a_fraction_reruns_only_the_new_sweep_runs_and_their_figures(fini
 def test_adding_a_task_reruns_only_that_tasks_jobs_and_the_figures_that_show_it(finished_quick_run):
     jobs = dry_run_after_editing(finished_quick_run, lambda raw: raw["tasks"].update(sub="x - y"))
     landscape = "landscape=grok_sub"
-    quick = yaml.safe_load((REPO_PATH / "config.yaml").read_text())["scales"]["quick"]["wlmd"]
-    n_segments = -(-quick["grokking"]["epochs"] // quick["epochs_per_segment"])
-    segments = {("wlmd_segment", f"{landscape}, seg={s}, group=0") for s in range(n_segments)}  # one group
+    n_segments, n_groups = restrained_quick_jobs(yaml.safe_load((REPO_PATH / "config.yaml").read_text()))
+    segments = {
+        ("wlmd_segment", f"{landscape}, seg={s}, group={g}") for s in range(n_segments) for g in range(n_groups)
+    }
     merges = {("wlmd_merge", f"{landscape}, seg={s}") for s in range(n_segments)}
     figures = {("figure", f"figure={name}") for name in ("fig1", "fig4", "fig5")}
     assert (
         jobs
         == {
             ("dataset", "task=sub"),
-            ("train", "run=adamw_sub"),
+            ("train_start", "run=adamw_sub"),
             ("wlmd_landscape", landscape),
             ("convergence", landscape),
             ("landscape_summary", ""),
@@ -323,14 +332,14 @@ def test_changing_one_sweeps_setting_reruns_only_its_runs_and_figure(finished_qu
 
 @pytest.mark.e2e
 def test_more_epochs_for_one_landscape_add_segments_to_it_and_redo_nothing(finished_quick_run):
-    def longer_cubic(raw):  # 600 -> 900 epochs per walker: a third segment of 300 (one group)
-        raw["scales"]["quick"]["wlmd"]["grokking"]["epochs_by_task"]["cubic"] = 900
+    def longer_cubic(raw):  # 300 -> 600 epochs per window: a second segment of 300 (one group of 12)
+        raw["scales"]["quick"]["wlmd"]["grokking"]["restrained_by_task"]["cubic"]["epochs"] = 600
 
     jobs = dry_run_after_editing(finished_quick_run, longer_cubic)
     landscape = "landscape=grok_cubic"
     assert jobs == {
-        ("wlmd_segment", f"{landscape}, seg=2, group=0"),
-        ("wlmd_merge", f"{landscape}, seg=2"),
+        ("wlmd_segment", f"{landscape}, seg=1, group=0"),
+        ("wlmd_merge", f"{landscape}, seg=1"),
         ("wlmd_landscape", landscape),
         ("convergence", landscape),
         ("figure", "figure=fig1"),

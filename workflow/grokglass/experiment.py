@@ -417,10 +417,13 @@ def _method(wlmd: dict, family: dict) -> str:
     return family.get("method", wlmd.get("method", "wang_landau"))
 
 
-def _restrained(name: str, wlmd: dict, family: dict, checkpoint: str) -> tuple[RestrainedLandscape, int]:
+def _restrained(
+    name: str, wlmd: dict, family: dict, checkpoint: str, own: dict | None = None
+) -> tuple[RestrainedLandscape, int]:
     """(the restrained settings, epochs per walker) of one landscape: wlmd.restrained with the
-    family's `restrained` keys over it; start "trained" begins at `checkpoint` (from below)."""
-    section = deep_merge(wlmd.get("restrained") or {}, family.get("restrained") or {})
+    family's `restrained` keys over it, and the landscape's `own` keys (restrained_by_task) over
+    those; start "trained" begins at `checkpoint` (from below)."""
+    section = deep_merge(deep_merge(wlmd.get("restrained") or {}, family.get("restrained") or {}), own or {})
     if "epochs" not in section or "x_windows" not in section:
         raise SpecError(f"landscape {name!r}: method restrained needs wlmd.restrained.epochs and x_windows")
     section = dict(section)
@@ -474,7 +477,9 @@ def _all_landscapes(config: dict) -> list[LandscapeSpec]:
         name, epochs, restrained = grokking_landscape_name(task), grok.get("epochs_by_task", {}).get(task), None
         epochs = epochs or grok["epochs"]
         if (grok.get("method_by_task") or {}).get(task, _method(w, grok)) == "restrained":  # from below: its AdamW net
-            restrained, epochs = _restrained(name, w, grok, paths.RUN_CHECKPOINT.format(run=baseline_run_name(task)))
+            checkpoint = paths.RUN_CHECKPOINT.format(run=baseline_run_name(task))
+            own = (grok.get("restrained_by_task") or {}).get(task)
+            restrained, epochs = _restrained(name, w, grok, checkpoint, own)
         windows = _task_windows(grok, task, w.get("windows"))
         out.append(
             _landscape(
