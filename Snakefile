@@ -42,7 +42,7 @@ include: "workflow/rules/analysis.smk"
 
 
 onsuccess:
-    from grokglass.run_summary import run_summary
+    from grokglass.pipeline.run_summary import run_summary
 
     print(run_summary(), file=sys.stderr)
 

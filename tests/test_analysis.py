@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from grokglass.analysis import markdown_table, milestones, summarize
+from grokglass.analysis.milestones import markdown_table, milestones, summarize
 from grokglass.io import write_table
 
 

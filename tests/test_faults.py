@@ -14,13 +14,13 @@ import pytest
 import yaml
 from test_wlmd_segment_merge import make_spec, quiet
 
-from grokglass import config as C
+from grokglass.data.arithmetic import Task, write_dataset
+from grokglass.data.expressions import TaskError, parse_expression
 from grokglass.errors import DivergenceError, InputError
-from grokglass.expressions import TaskError, parse_expression
 from grokglass.io import atomic_path
-from grokglass.tasks import Task, write_dataset
-from grokglass.wlmd.merge import MergeError, merge_segment, write_landscape
-from grokglass.wlmd.segment import run_segment
+from grokglass.jobs.merge import MergeError, merge_segment, write_landscape
+from grokglass.jobs.segment import run_segment
+from grokglass.pipeline import config as C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -103,7 +103,7 @@ def test_a_diverging_sampler_behind_hard_walls_stops_before_writing(tmp_path):
     """The quick x + y landscape (four windows with hard walls) at dt = 10, a typo for 1e-3: the walls
     put the walkers back and cap their speed, so their kinetic energy stays near kT/2; the
     put-back and jump counts stop the job instead, with the step named."""
-    from grokglass import experiment as E
+    from grokglass.pipeline import experiment as E
 
     with open(os.path.join(ROOT, "config.yaml")) as fh:
         raw = yaml.safe_load(fh)
@@ -253,7 +253,7 @@ def test_missing_inputs_and_bad_json_are_one_line(two_landscapes, tmp_path):
             {**spec, "sampler": {**spec["sampler"], "dtt": 1}}, files["merged.h5"], files["state.pt"], tmp_path
         )
     )
-    assert_one_line_error(result, "unknown sampler settings ['dtt']")
+    assert_one_line_error(result, "sampler settings: unknown keys ['dtt']")
     assert not (tmp_path / "e.h5").exists()
 
 

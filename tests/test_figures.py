@@ -11,11 +11,12 @@ import pytest
 from matplotlib.collections import QuadMesh
 from matplotlib.image import AxesImage
 
+from grokglass.data.arithmetic import Task, write_dataset
 from grokglass.figures import figure_function
-from grokglass.figures.common import bin_index, column_means, data_axes, load_landscape, max_entropy_curve, panel_letter
+from grokglass.figures.common import bin_index, column_means, data_axes, load_landscape, panel_letter
 from grokglass.figures.landscape_summary import SUMMARY_COLUMNS, barrier_depth, landscape_summary
 from grokglass.io import set_attrs, write_table
-from grokglass.tasks import Task, write_dataset
+from grokglass.wlmd.landscape import max_entropy_curve
 
 # ----------------------------------------------------------------------------- synthetic inputs
 
@@ -415,7 +416,7 @@ def test_summary_coverage_reaches_where_the_run_generalises(tmp_path):
     [(1.0, 0.29, 30.0, "yes"), (1.5, 0.05, 30.0, "no"), (0.0, 0.3, 30.0, "no"), (np.nan, 0.05, 30.0, "unknown")],
 )
 def test_convergence_verdict_is_spec_5_11(shift, dS, span, verdict):
-    from grokglass.figures.landscape_summary import convergence_verdict
+    from grokglass.wlmd.landscape import convergence_verdict
 
     row = convergence_verdict(
         {"maxent_shift_bins": [9.0, shift], "mean_abs_dS": [3.0, dS], "visited_entropy_range": [20.0, span]}
@@ -511,7 +512,7 @@ def test_crosscheck_compares_two_maps_on_their_shared_bins(tmp_path):
 
 
 def test_the_end_of_a_run_says_where_the_figures_are_and_the_verdicts(tmp_path):
-    from grokglass.run_summary import run_summary
+    from grokglass.pipeline.run_summary import run_summary
 
     assert "results/figures/ (fig1" in run_summary(tmp_path)  # no summary yet: no table, no error
     (tmp_path / "results" / "figures").mkdir(parents=True)

@@ -13,15 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
-from grokglass import dense, ising, ising_snapshots, layer_analysis
+from grokglass.analysis import layers as layer_analysis
+from grokglass.data import ising
+from grokglass.data.arithmetic import load_split
+from grokglass.data.specs import IsingDataset
 from grokglass.figures.common import data_axes
 from grokglass.io import get_attr_json, read_metrics, write_table
+from grokglass.jobs import ising_snapshots
 from grokglass.metrics import log_cross_entropy64, smoothed_accuracy
-from grokglass.models import build_module
-from grokglass.specs import IsingDataset, RunSpec
-from grokglass.tasks import load_split
-from grokglass.train import METRIC_COLUMNS, run_training
-from grokglass.wlmd.systems import DenseSystem
+from grokglass.nets import dense
+from grokglass.nets.registry import build_module
+from grokglass.nets.systems import DenseSystem
+from grokglass.pipeline.specs import RunSpec
+from grokglass.train.loop import METRIC_COLUMNS, run_training
 
 TINY = dict(
     L=8,
@@ -374,7 +378,7 @@ def test_inverse_temperature_scales_the_logits():
 def test_dropout_only_in_the_training_closure():
     model = dense.DenseClassifier(32, hidden=(64, 64), dropout=0.5, seed=0)
     x = torch.randn(5, 32)
-    with torch.no_grad():  # the metric forwards of grokglass.train
+    with torch.no_grad():  # the metric forwards of grokglass.train.loop
         assert torch.equal(model(x), model(x))
     assert not torch.equal(model(x), model(x))  # training forward with autograd: dropout on
     model.eval()
@@ -495,9 +499,10 @@ def test_dense_system_is_differentiable(tiny_data):
 
 def test_wlmd_segment_samples_the_dense_classifier_from_a_landscape_spec(tiny_data, tmp_path):
     """The pipeline's wlmd-segment/merge path with model kind 'mlp' (the Ising landscape)."""
-    from grokglass.specs import LandscapeSpec, SpecError
-    from grokglass.wlmd.merge import merge_segment, write_landscape
-    from grokglass.wlmd.segment import build_system, run_segment
+    from grokglass.errors import SpecError
+    from grokglass.jobs.merge import merge_segment, write_landscape
+    from grokglass.jobs.segment import build_system, run_segment
+    from grokglass.pipeline.specs import LandscapeSpec
 
     spec = {
         "name": "dense_test",

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from grokglass.kozyrev import analyze, bootstrap_slope, linear_fit, size_laws, square_law
+from grokglass.analysis.kozyrev import analyze, bootstrap_slope, linear_fit, size_laws, square_law
 
 
 def _runs(t_mem, t_grok, n_train, optimizer="adamw"):

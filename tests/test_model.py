@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from grokglass.metrics import weight_norm
-from grokglass.model import Transformer, TransformerConfig, init_params, reference_logits, transformer_logits
+from grokglass.nets.transformer import Transformer, TransformerConfig, init_params, reference_logits, transformer_logits
 
 
 @pytest.mark.parametrize("d_model,expected", [(32, 16_896), (64, 58_368), (128, 215_040)])

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from grokglass import metrics as M
+from grokglass.data.arithmetic import Task, make_split
 from grokglass.metrics import weight_norm
-from grokglass.model import Transformer, TransformerConfig
-from grokglass.optim import SGLD, FixedNormAdamW, WanD, hybrid_alpha
-from grokglass.tasks import Task, make_split
+from grokglass.nets.transformer import Transformer, TransformerConfig
+from grokglass.train.optim import SGLD, FixedNormAdamW, WanD, hybrid_alpha
 
 
 def test_fixed_norm_adamw_keeps_the_norm():

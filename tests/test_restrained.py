@@ -18,7 +18,8 @@ from grokglass.errors import DivergenceError
 from grokglass.figures.common import Landscape
 from grokglass.figures.landscape_summary import summarise
 from grokglass.wlmd import mean_force
-from grokglass.wlmd.restrained import RestrainedSampler, RestraintSettings, RestraintWindows, sample_restrained
+from grokglass.wlmd.restrained import RestrainedSampler, sample_restrained
+from grokglass.wlmd.restraints import RestraintSettings, RestraintWindows
 from grokglass.wlmd.settings import GridSpec
 from grokglass.wlmd.systems import Ball2DSystem, BallSystem
 from grokglass.wlmd.toy_systems import BarrierBall2DSystem, TwoBasinSystem
@@ -124,7 +125,7 @@ def test_a_walker_started_far_below_its_window_relaxes_into_it_and_stays_cool():
 def test_relaxation_stops_for_a_window_it_cannot_reach_and_still_places_the_others():
     """x = theta_1 + theta_2 in the box |theta_i| <= 1 reaches at most 2: a window at 3 stalls at
     the corner and stops costing Newton steps after a few stall periods, instead of all 3,000."""
-    from grokglass.wlmd.restrained import RELAX_STALL_STEPS
+    from grokglass.wlmd.relaxation import RELAX_STALL_STEPS
     from grokglass.wlmd.systems import BoxSumSystem
 
     windows = RestraintWindows.lattice([0.5, 3.0], stiffness=1e4)

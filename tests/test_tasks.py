@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokglass.tasks import (
+from grokglass.data.arithmetic import (
     Task,
     TaskError,
     load_split,

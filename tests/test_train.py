@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from grokglass.data.arithmetic import Task, write_dataset
 from grokglass.io import read_metrics
-from grokglass.tasks import Task, write_dataset
-from grokglass.train import METRIC_COLUMNS, TrainingDiverged, run_training
+from grokglass.train.loop import METRIC_COLUMNS, TrainingDiverged, run_training
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_unknown_optimizer_is_refused(tmp_path, data):
 def test_rows_measure_the_parameters_before_each_update(tmp_path, data):
     """Row 0 is the initial network: its weight norm and test metrics match a fresh model."""
     from grokglass.metrics import weight_norm
-    from grokglass.model import Transformer, TransformerConfig
+    from grokglass.nets.transformer import Transformer, TransformerConfig
 
     run_training(_run("adamw", lr=0.1), data, tmp_path / "m.h5", device="cpu", log=lambda s: None)
     frame = read_metrics(tmp_path / "m.h5")
@@ -104,16 +104,20 @@ def test_early_stop_at_test_accuracy(tmp_path, data):
     assert any("stopping early at step 5" in line for line in lines)
 
 
-def test_tf32_applies_on_cuda_only_and_bad_precisions_are_refused():
+def test_torch_settings_apply_tf32_on_cuda_only_refuse_bad_precisions_and_restore_everything():
     import torch
 
-    from grokglass.io import apply_matmul_precision
+    from grokglass.io import torch_settings
 
-    before = torch.get_float32_matmul_precision()
-    try:
-        apply_matmul_precision("tf32", "cpu", log=lambda line: None)
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    with torch_settings(threads=1, matmul_precision="tf32", device="cpu", log=lambda line: None):
         assert torch.get_float32_matmul_precision() == "highest"  # the CPU keeps exact fp32 matmuls
-        with pytest.raises(ValueError, match="must be one of fp32, tf32"):
-            apply_matmul_precision("bf16", "cpu")
-    finally:
-        torch.set_float32_matmul_precision(before)
+        assert torch.get_num_threads() == 1
+    assert (torch.get_num_threads(), torch.get_float32_matmul_precision()) == (threads, precision)
+    with pytest.raises(ValueError, match="must be one of fp32, tf32"), torch_settings(matmul_precision="bf16"):
+        pass
+    torch.set_float32_matmul_precision("high")  # restored to what it was, whatever that was
+    with torch_settings(matmul_precision="fp32", device="cpu"):
+        assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.get_float32_matmul_precision() == "high"
+    torch.set_float32_matmul_precision(precision)

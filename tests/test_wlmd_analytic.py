@@ -124,7 +124,7 @@ def test_shared_every_step_matches_the_per_walker_mean():
 def test_ball_entropy_is_extensive_and_recovered(protocol, tolerance):
     """N = 20, x = ln |theta|^2 in [-2, 0] between walls: S = 10 x spans 18 nats over the
     window (RMS error of a flat guess: ~5 nats). 4 walkers, 40,000 walker-epochs, F = 0.2."""
-    from grokglass.convergence_bench import BallProblem, run_protocol
+    from grokglass.tools.convergence_bench import BallProblem, run_protocol
 
     problem = BallProblem(n_params=20)
     result = run_protocol(problem, protocol, walkers=4, budget=40_000, wl_factor=0.2, dt=3e-3, t_drop=1e12)
@@ -179,7 +179,7 @@ def test_summed_schedule_counts_walker_epochs_and_the_1_over_t_bound():
 
 def test_summed_merge_adds_each_groups_increment():
     """share=sum across jobs: S_new = S_prev + sum over groups of (S_group - S_prev)."""
-    from grokglass.wlmd.merge import merged_entropy
+    from grokglass.jobs.merge import merged_entropy
 
     previous = {"mean_entropy": np.array([1.0, 2.0, 3.0])}
     groups = [

@@ -6,11 +6,12 @@ import pytest
 import torch
 from wlmd_helpers import walker_in_groups
 
-from grokglass.model import TransformerConfig
-from grokglass.tasks import Task, make_split
+from grokglass.data.arithmetic import Task, make_split
+from grokglass.nets.systems import TransformerSystem
+from grokglass.nets.transformer import TransformerConfig
 from grokglass.wlmd.grid import EntropyGrid, GridSpec
 from grokglass.wlmd.sampler import SamplerSettings, WalkerState, init_walkers, run_epochs, walker_seed
-from grokglass.wlmd.systems import BoxSumSystem, TransformerSystem
+from grokglass.wlmd.systems import BoxSumSystem
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,7 +39,7 @@ def test_settings_round_trip_and_validation():
     assert SamplerSettings.from_dict(settings.to_dict()) == settings
     with pytest.raises(ValueError, match="constraint"):
         SamplerSettings(constraint="box")
-    with pytest.raises(ValueError, match="unknown sampler settings"):
+    with pytest.raises(ValueError, match=r"sampler settings: unknown keys \['slope'\]"):
         SamplerSettings.from_dict({"dt": 1e-3, "slope": 7})
     assert math.isclose(SamplerSettings(friction=0.1, kT=2.0).noise_std, math.sqrt(0.1 * 1.9 * 2.0))
 
@@ -102,7 +103,7 @@ def test_walker_trajectory_independent_of_group(p, d_model, threads):
 def test_padded_observables_match_the_metrics():
     """The padded forward gives the same (x, y) as metrics on the plain split."""
     from grokglass.metrics import log_cross_entropy64, smoothed_accuracy
-    from grokglass.model import init_params, transformer_logits
+    from grokglass.nets.transformer import init_params, transformer_logits
 
     split = make_split(Task("add", "x + y", 11), 0.5, 0)
     cfg = TransformerConfig(p=11, d_model=8)
@@ -224,7 +225,7 @@ def test_captured_epoch_gives_the_eager_trajectory(one_thread):
     """run_epochs(capture="compiled") (torch.compile of the whole epoch, one graph) follows eager to
     float32 rounding: same bins, same deposits, parameters within 1e-6 relative after 25 epochs.
     (The device check's tiny sizes: torch caches the compiled code for both.)"""
-    from grokglass.device_check import TINY_SIZES, Check, build_sampler
+    from grokglass.tools.device_check import TINY_SIZES, Check, build_sampler
 
     finals = []
     for capture in ("eager", "compiled"):

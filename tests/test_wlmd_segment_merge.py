@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from grokglass.specs import LandscapeSpec, SpecError
-from grokglass.tasks import Task, write_dataset
-from grokglass.wlmd import merge as merge_module
-from grokglass.wlmd import segment as segment_module
-from grokglass.wlmd.merge import MergeError, max_entropy_curve, merge_segment
-from grokglass.wlmd.segment import run_segment
+from grokglass.data.arithmetic import Task, write_dataset
+from grokglass.errors import SpecError
+from grokglass.jobs import merge as merge_module
+from grokglass.jobs import segment as segment_module
+from grokglass.jobs.merge import MergeError, merge_segment
+from grokglass.jobs.segment import run_segment
+from grokglass.pipeline.specs import LandscapeSpec
+from grokglass.wlmd.landscape import max_entropy_curve
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokglass.convergence_bench import BallProblem
+from grokglass.tools.convergence_bench import BallProblem
 from grokglass.wlmd.sampler import init_walkers
 from grokglass.wlmd.settings import GridSpec, SamplerSettings
 from grokglass.wlmd.systems import Ball2DSystem, BallSystem

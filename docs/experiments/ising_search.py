@@ -1,8 +1,8 @@
 """One run of the issue-16 delay search on the Ising classifier (docs/validation.md 7.4).
 
-A thin driver over the package: grokglass.ising.generate_ising_dataset (the spec 10.2 dataset
+A thin driver over the package: grokglass.data.ising.generate_ising_dataset (the spec 10.2 dataset
 with the given lattice size, samples per temperature, pool size and label margin; cached under
---out) and grokglass.train.run_training (the AdamW run of a DenseModel, as the workflow's `train`
+--out) and grokglass.train.loop.run_training (the AdamW run of a DenseModel, as the workflow's `train`
 rule runs it). It prints t_train99, t_test80, t_test90, the best test accuracy and its epoch, and
 appends them to <out>/results.jsonl. One CPU thread, as in the search:
 
@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from grokglass import ising
-from grokglass.analysis import delays
+from grokglass.analysis.milestones import delays
+from grokglass.data import ising
 from grokglass.io import read_metrics
-from grokglass.specs import DenseModel, RunSpec
-from grokglass.train import run_training
+from grokglass.nets.specs import DenseModel
+from grokglass.pipeline.specs import RunSpec
+from grokglass.train.loop import run_training
 
 
 def parse_args() -> argparse.Namespace:

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grokglass.models import build_system
-from grokglass.specs import TransformerModel
-from grokglass.tasks import load_split
+from grokglass.data.arithmetic import load_split
+from grokglass.nets.registry import build_system
+from grokglass.nets.specs import TransformerModel
 from grokglass.wlmd import mean_force
-from grokglass.wlmd.restrained import RestrainedSampler, RestraintSettings, RestraintWindows, integrate
+from grokglass.wlmd.restrained import RestrainedSampler
+from grokglass.wlmd.restrained_map import integrate
+from grokglass.wlmd.restraints import RestraintSettings, RestraintWindows
 
 
 def trained_params(path: str, layout) -> torch.Tensor:

@@ -197,21 +197,44 @@ def pick_device(requested: str = "auto", log=print) -> torch.device:
 MATMUL_PRECISIONS = {"fp32": "highest", "tf32": "high"}  # -> torch.set_float32_matmul_precision
 
 
-def apply_matmul_precision(precision: str, device: str | torch.device, log=print) -> None:
-    """fp32 or tf32 float32 matmuls for a job on `device` (as requested: auto, cpu, cuda[:n]).
+def add_matmul_precision_argument(parser) -> None:
+    """`--matmul-precision` of the jobs that run networks (train, wlmd-segment, ising-snapshots)."""
+    parser.add_argument(
+        "--matmul-precision",
+        choices=list(MATMUL_PRECISIONS),
+        default="fp32",
+        help="float32 matmuls on CUDA (default fp32)",
+    )
 
-    TF32 applies only on CUDA; on the CPU every job keeps exact fp32 matmuls.
-    """
+
+@contextlib.contextmanager
+def torch_settings(
+    threads: int | None = None, matmul_precision: str | None = None, device: str | torch.device = "auto", log=print
+) -> Iterator[None]:
+    """The one place grokglass changes torch's global settings, each restored on leaving the block:
+    `threads` CPU threads (None: torch's choice), and fp32 or tf32 float32 matmuls for work on
+    `device` (as requested: auto, cpu, cuda[:n]). TF32 applies only on CUDA; on the CPU every
+    job keeps exact fp32 matmuls. Jobs wrap their whole run in it; the sampler runs a lone CPU
+    walker single-threaded in it (grokglass.wlmd.sampler)."""
     import torch
 
-    if precision not in MATMUL_PRECISIONS:
-        raise ValueError(f"matmul precision must be one of {', '.join(MATMUL_PRECISIONS)}, got {precision!r}")
-    requested = str(device)
-    on_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
-    use = precision if on_cuda and torch.cuda.is_available() else "fp32"
-    torch.set_float32_matmul_precision(MATMUL_PRECISIONS[use])
-    if use != "fp32":
-        log(f"matmul precision: {use} (torch.set_float32_matmul_precision({MATMUL_PRECISIONS[use]!r}))")
+    if matmul_precision is not None and matmul_precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"matmul precision must be one of {', '.join(MATMUL_PRECISIONS)}, got {matmul_precision!r}")
+    threads_before, precision_before = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        if matmul_precision is not None:
+            requested = str(device)
+            on_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
+            use = matmul_precision if on_cuda and torch.cuda.is_available() else "fp32"
+            torch.set_float32_matmul_precision(MATMUL_PRECISIONS[use])
+            if use != "fp32":
+                log(f"matmul precision: {use} (torch.set_float32_matmul_precision({MATMUL_PRECISIONS[use]!r}))")
+        yield
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.set_float32_matmul_precision(precision_before)
 
 
 def write_table(path: str | os.PathLike, columns: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
@@ -235,5 +258,17 @@ def read_table(path: str | os.PathLike):
 
 
 def read_metrics(path: str | os.PathLike):
-    """A training run's per-step metrics (see grokglass.train.METRIC_COLUMNS), sorted by step."""
+    """A training run's per-step metrics (see grokglass.train.loop.METRIC_COLUMNS), sorted by step."""
     return read_table(path).sort_values("step", ignore_index=True)
+
+
+def parse_json_arg(text: str, what: str) -> dict:
+    """A command-line argument holding a JSON object (e.g. --spec-json); anything else is one
+    InputError naming the argument."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{what} is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value

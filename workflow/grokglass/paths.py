@@ -1,7 +1,7 @@
 """Every path of the pipeline's results, in one place.
 
 The patterns hold Snakemake wildcards ({task}, {run}, ...): the rules use them as
-they are, and the spec objects (grokglass.specs) fill them in with `.format(...)`.
+they are, and the spec objects (grokglass.pipeline.specs) fill them in with `.format(...)`.
 """
 
 DATASET = "results/data/{task}.h5"

@@ -5,11 +5,11 @@ import re
 import shlex
 import sys
 
-from grokglass import config as gg_config
-from grokglass import experiment as gg_experiment
 from grokglass import paths
-from grokglass.rerun_reasons import rerun_lines
-from grokglass.specs import as_json
+from grokglass.pipeline import config as gg_config
+from grokglass.pipeline import experiment as gg_experiment
+from grokglass.pipeline.rerun_reasons import rerun_lines
+from grokglass.pipeline.specs import as_json
 
 try:
     # apply the scale overlay, refuse unknown keys, validate against the schema and check
@@ -18,7 +18,7 @@ try:
     USER_OVERRIDES = gg_config.user_overrides(
         workflow.config_settings.configfiles, "config.yaml", workflow.config_settings.config
     )
-    C = gg_config.resolve(config, workflow.source_path("../schemas/config.schema.yaml"), command_line=USER_OVERRIDES)
+    C = gg_config.resolve(config, command_line=USER_OVERRIDES)  # the schema: package data of grokglass.pipeline
     EXPERIMENT = gg_experiment.build(C)
     # every value of config.yaml that the scale replaces, one line each: an edit the scale
     # overrides is never dropped silently

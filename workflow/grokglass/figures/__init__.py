@@ -2,7 +2,7 @@
 
 One module per figure; each defines a function of the same name, re-exported
 here so that ``grokglass.figures.fig1`` *is the function* (the CLI calls
-``getattr(grokglass.figures, name)(**kwargs)``). Import a module itself with
+``figure_function(name)(**kwargs)``). Import a module itself with
 ``importlib.import_module("grokglass.figures.fig1")`` if you need it.
 
 Every figure function writes ``<prefix>.pdf``, ``<prefix>.png`` and
@@ -29,41 +29,12 @@ from grokglass.figures.ising import ising_pca, ising_training
 from grokglass.figures.kozyrev import kozyrev
 from grokglass.figures.landscape_summary import landscape_summary
 
-NAMES = (
-    "fig1",
-    "fig2",
-    "fig3",
-    "fig4",
-    "fig5",
-    "fig6",
-    "fig7",
-    "fig8",
-    "landscape_summary",
-    "convergence",
-    "crosscheck",
-    "kozyrev",
-    "ising_training",
-    "ising_pca",
-)
-_FUNCTIONS = {
-    f.__name__: f
-    for f in (
-        fig1,
-        fig2,
-        fig3,
-        fig4,
-        fig5,
-        fig6,
-        fig7,
-        fig8,
-        landscape_summary,
-        convergence,
-        crosscheck,
-        kozyrev,
-        ising_training,
-        ising_pca,
-    )
+_BY_NAME = {
+    function.__name__: function
+    for function in (fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8)
+    + (landscape_summary, convergence, crosscheck, kozyrev, ising_training, ising_pca)
 }
+NAMES = tuple(_BY_NAME)
 
 __all__ = [*NAMES, "figure_function"]
 
@@ -71,6 +42,6 @@ __all__ = [*NAMES, "figure_function"]
 def figure_function(name: str) -> Callable:
     """The figure function called `name`, e.g. 'fig3'."""
     try:
-        return _FUNCTIONS[name]
+        return _BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown figure {name!r}; known: {', '.join(NAMES)}") from None

@@ -3,6 +3,9 @@
 Every figure writes ``<prefix>.pdf``, ``<prefix>.png`` and ``<prefix>.csv``
 (the plotted numbers, one tidy table with a ``panel`` letter and the panel
 ``title`` on every row), each atomically via :func:`grokglass.io.atomic_path`.
+
+Long because it is what every figure module shares (loading a landscape with its errors,
+the heat-map and accuracy panels, saving); each figure module stays a page.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from grokglass.figures import style
 from grokglass.io import atomic_path, open_input_h5, read_metrics
+from grokglass.wlmd.landscape import ACCURACY_WINDOW, convergence_verdict, max_entropy_curve
 
 PathLike = str | os.PathLike
 
@@ -33,7 +37,6 @@ STEP_LABEL = "optimisation steps"
 ACC_LABEL = "accuracy"
 X_LABEL = "ln(train loss)"
 Y_LABEL = "test accuracy"
-ACCURACY_WINDOW = (0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- figures and saving
@@ -189,8 +192,6 @@ def budget_line(landscape: Landscape) -> str:
     """How a map was made, what it cost and whether it converged, for its panel's title: the
     method, walkers (windows) x epochs per walker, and the verdict (Wang-Landau: spec 5.11's on
     its last merge; restrained windows: the largest standard error and the windows flagged)."""
-    from grokglass.figures.landscape_summary import convergence_verdict  # (it imports this module)
-
     attrs = landscape.attrs
     try:
         walkers, epochs = int(attrs["walkers"]), int(attrs["epochs_per_walker"])
@@ -200,6 +201,8 @@ def budget_line(landscape: Landscape) -> str:
         flagged, n = len(attrs.get("restrained_flagged", [])), attrs.get("restrained_windows", walkers)
         largest = np.nanmax(landscape.stderr) if np.isfinite(landscape.stderr).any() else float("nan")
         verdict = "not converged" if flagged else "no window flagged"
+        if not np.isfinite(largest):  # every window was held outside the grid: no map to show
+            return f"restrained: {n} windows × {epochs:,} epochs\nno window held inside the grid; not converged"
         return f"restrained: {n} windows × {epochs:,} epochs\nSE ≤ {largest:,.0f} nats; {flagged} flagged, {verdict}"
     line = f"Wang-Landau: {walkers}×{epochs:,} epochs"
     try:
@@ -227,24 +230,6 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     index = np.where(values == edges[-1], len(edges) - 2, index)
     ok = np.isfinite(values) & (index >= 0) & (index < len(edges) - 1)
     return np.where(ok, index, -1)
-
-
-def max_entropy_curve(
-    entropy: np.ndarray, y_centres: np.ndarray, y_window: tuple[float, float] | None = None
-) -> np.ndarray:
-    """y*(x): the y of the highest-entropy visited bin of each x column (NaN if none).
-
-    `entropy` is indexed [i_x, j_y]; unvisited bins are NaN. With `y_window`,
-    only bins whose centre lies inside [lo, hi] count. Ties go to the lowest y.
-    """
-    entropy = np.asarray(entropy, dtype=np.float64)
-    y_centres = np.asarray(y_centres, dtype=np.float64)
-    usable = np.isfinite(entropy)
-    if y_window is not None:
-        usable &= ((y_centres >= y_window[0]) & (y_centres <= y_window[1]))[None, :]
-    masked = np.where(usable, entropy, -np.inf)
-    best = masked.argmax(axis=1)
-    return np.where(usable.any(axis=1), y_centres[best], np.nan)
 
 
 def column_means(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

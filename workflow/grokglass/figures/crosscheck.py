@@ -40,7 +40,7 @@ from grokglass.figures.common import (
 )
 from grokglass.figures.style import ENTROPY_CMAP, figure_style
 from grokglass.io import open_input_h5
-from grokglass.wlmd.merge import visited_mask
+from grokglass.wlmd.landscape import visited_mask
 
 DIFFERENCE_CMAP = "RdBu_r"
 

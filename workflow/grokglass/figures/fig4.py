@@ -21,6 +21,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from grokglass.data.arithmetic import split_indices
 from grokglass.figures import style
 from grokglass.figures.common import (
     PathLike,
@@ -33,7 +34,6 @@ from grokglass.figures.common import (
 )
 from grokglass.figures.style import figure_style
 from grokglass.io import open_input_h5
-from grokglass.tasks import split_indices
 
 
 def load_image(path: PathLike, fraction: float | None) -> tuple[np.ndarray, np.ndarray]:

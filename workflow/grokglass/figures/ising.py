@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokglass.analysis import TEST_LEVELS, delays, first_step
+from grokglass.analysis.milestones import TEST_LEVELS, delays, first_step
 from grokglass.figures import style
 from grokglass.figures.common import (
     PathLike,

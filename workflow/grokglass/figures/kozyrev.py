@@ -20,9 +20,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
+from grokglass.analysis.kozyrev import analyze, run_table
 from grokglass.figures.common import PathLike, new_figure, save_figure
 from grokglass.figures.style import figure_style
-from grokglass.kozyrev import analyze, run_table
 
 TITLES = ("(a) square law: t_grok vs t_mem", "(b) Eyring law: time vs n_train")
 
@@ -98,7 +98,7 @@ def _size_law_panel(ax, table: pd.DataFrame, fits: dict) -> None:
 
 
 def kozyrev(metrics_paths: Sequence[PathLike], out_prefix: PathLike) -> Figure:
-    """Both panels from the runs' metrics files; the fits come from grokglass.kozyrev."""
+    """Both panels from the runs' metrics files; the fits come from grokglass.analysis.kozyrev."""
     table = run_table(metrics_paths)
     fits = analyze(table)["all"]
     with figure_style():

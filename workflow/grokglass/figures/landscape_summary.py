@@ -78,6 +78,9 @@ again, give each derived number a standard error (the spread over the draws):
   the map's range; flagged_windows: windows that failed a test (time halves, weight norm,
   kinetic energy). converged: "yes" when stderr_relative <= STDERR_LIMIT and no window is
   flagged (this replaces the Wang-Landau criterion above for these maps).
+
+Long because the three claims, their criteria, their errors and the coverage test are one
+table whose columns are defined above, next to the code that fills them.
 """
 
 from __future__ import annotations
@@ -88,7 +91,6 @@ import numpy as np
 import pandas as pd
 
 from grokglass.figures.common import (
-    ACCURACY_WINDOW,
     Landscape,
     PathLike,
     bin_index,
@@ -97,10 +99,10 @@ from grokglass.figures.common import (
     column_means,
     load_landscape,
     load_metrics,
-    max_entropy_curve,
     write_csv,
 )
 from grokglass.io import open_input_h5
+from grokglass.wlmd.landscape import ACCURACY_WINDOW, convergence_verdict, max_entropy_curve, restrained_convergence
 
 MEMORISATION_ACC = 0.99
 TARGET_TEST_ACC = 0.9  # a map reaches down to where its run generalises ...
@@ -151,9 +153,6 @@ SUMMARY_COLUMNS = (
 )
 NOISE_LEVELS = 2.0  # a barrier or an advantage counts when it exceeds this many noise levels
 JUMP_LIMIT = 0.25  # accuracy: a larger step of y*(x) between neighbouring columns is a jump
-MAXENT_SHIFT_LIMIT = 1.0  # spec 5.11: y*(x) may move by this many bins (median over columns) ...
-RELATIVE_DS_LIMIT = 0.01  # ... and mean |dS| may reach this share of the visited S range
-STDERR_LIMIT = 0.01  # restrained maps: the largest standard error may reach this share of S's range
 
 
 def memorisation(metrics: pd.DataFrame, threshold: float = MEMORISATION_ACC) -> tuple[float, float]:
@@ -254,22 +253,6 @@ def verdicts(row: dict) -> dict:
             jump = jump and row["continuity_max_jump"] > NOISE_LEVELS * row["continuity_se"]
         continuity = "jump" if jump else "continuous"
     return {"advantage_verdict": advantage, "barrier_verdict": barrier, "continuity_verdict": continuity}
-
-
-def convergence_verdict(convergence: dict) -> dict:
-    """The spec 5.11 test on the last merge's convergence row (module docstring)."""
-
-    def last(key: str) -> float:
-        values = np.asarray(convergence.get(key, []), dtype=np.float64).ravel()
-        return float(values[-1]) if len(values) else float("nan")
-
-    shift, dS, span = last("maxent_shift_bins"), last("mean_abs_dS"), last("visited_entropy_range")
-    relative = dS / span if np.isfinite(dS) and np.isfinite(span) and span > 0 else float("nan")
-    if not (np.isfinite(shift) and np.isfinite(relative)):
-        verdict = "unknown"
-    else:
-        verdict = "yes" if shift <= MAXENT_SHIFT_LIMIT and relative < RELATIVE_DS_LIMIT else "no"
-    return {"maxent_shift_bins": shift, "relative_abs_dS": relative, "converged": verdict}
 
 
 def summarise(
@@ -407,13 +390,6 @@ def restrained_errors(landscape: Landscape, idx, region, adamw, draws) -> dict:
         ystar_band_max=float(np.nanmax(band)) if np.isfinite(band).any() else nan,
     )
     return out
-
-
-def restrained_convergence(row: dict) -> str:
-    """The restrained maps' criterion (module docstring): "yes", "no" or "unknown"."""
-    if not np.isfinite(row["stderr_relative"]):
-        return "unknown"
-    return "yes" if row["stderr_relative"] <= STDERR_LIMIT and row["flagged_windows"] == 0 else "no"
 
 
 def landscape_summary(

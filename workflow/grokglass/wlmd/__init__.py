@@ -6,23 +6,27 @@
   (wlmd.restrained), which measure the entropy's gradient window by window and integrate it,
   at a cost that does not grow with the map's depth.
 
-The rest of the package is the pipeline's segments and merges. Imported lazily, so that
-reading the settings needs no torch."""
+This package is a library: it imports nothing of the pipeline (its jobs are grokglass.jobs; the
+paper's networks adapt themselves to it in grokglass.nets.systems), which
+tests/test_architecture.py checks. Imported lazily, so that reading the settings needs no torch."""
 
-_RESTRAINED = ("sample_restrained", "RestrainedSampler", "RestraintSettings", "RestraintWindows", "RestrainedResult")
+_HOMES = {  # name -> the module that defines it
+    "sample": "windows",
+    "WindowSettings": "windows",
+    "SampleResult": "windows",
+    "sample_restrained": "restrained",
+    "RestrainedSampler": "restrained",
+    "RestraintSettings": "restraints",
+    "RestraintWindows": "restraints",
+    "RestrainedResult": "restrained_map",
+    "ModuleSystem": "systems",
+    "System": "systems",
+}
 
 
 def __getattr__(name):
-    if name in ("sample", "WindowSettings", "SampleResult"):
-        from grokglass.wlmd import windows
+    if name in _HOMES:
+        import importlib
 
-        return getattr(windows, name)
-    if name in _RESTRAINED:
-        from grokglass.wlmd import restrained
-
-        return getattr(restrained, name)
-    if name == "ModuleSystem":
-        from grokglass.wlmd.systems import ModuleSystem
-
-        return ModuleSystem
+        return getattr(importlib.import_module(f"grokglass.wlmd.{_HOMES[name]}"), name)
     raise AttributeError(f"module 'grokglass.wlmd' has no attribute {name!r}")

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from grokglass.wlmd.landscape import VISITED_ENTROPY
 from grokglass.wlmd.settings import GridSpec
 
 __all__ = ["EntropyGrid", "GridSpec", "wang_landau_factor"]
@@ -123,7 +124,7 @@ class EntropyGrid:
     def visited_bins(self) -> torch.Tensor:
         """How many bins are visited (0-d, on the device): any walker's histogram or learned
         entropy there (the merge's definition, so a loaded map counts as visited)."""
-        learned = (self.entropy - self.bias).amax(dim=0) > 1e-4
+        learned = (self.entropy - self.bias).amax(dim=0) > VISITED_ENTROPY
         return (learned | (self.histogram.sum(dim=0) > 0)).sum()
 
     def gradient(self, bins: torch.Tensor) -> torch.Tensor:

@@ -36,14 +36,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from grokglass.errors import DivergenceError
 from grokglass.wlmd import mean_force
+from grokglass.wlmd.relaxation import relax_into
 from grokglass.wlmd.restrained_map import RestrainedResult, integrate, progress_bar
+from grokglass.wlmd.restraints import RestraintSettings, RestraintWindows
 from grokglass.wlmd.sampler import (  # the Wang-Landau sampler's constraints, shared
     WalkerState,
     _project_onto_shell,
@@ -52,101 +53,9 @@ from grokglass.wlmd.sampler import (  # the Wang-Landau sampler's constraints, s
     constrain_walkers,
     init_walkers,
 )
-from grokglass.wlmd.settings import CONSTRAINTS, GridSpec, SamplerSettings
+from grokglass.wlmd.settings import GridSpec
 
-SCHEMES = ("baoab", "paper")
 STATE_FORMAT = "grokglass.wlmd.RestrainedSampler/1"
-
-
-@dataclass(frozen=True)
-class RestraintSettings:
-    """The dynamics of restrained walkers (friction c_f per epoch, as in SamplerSettings)."""
-
-    dt: float = 1e-3
-    friction: float = 0.05
-    kT: float = 1.0
-    scheme: str = "baoab"  # one of SCHEMES
-    constraint: str = "none"  # one of CONSTRAINTS: "bounds" (reflective box), "shell", "none"
-    bound_scale: float = 2.0
-    shell_norm: float = 30.0
-    step_safety: float = 0.2  # a walker's dt <= step_safety / sqrt(sum_a kappa_a |grad xi_a|^2)
-    relax_steps: int = 3000  # Newton steps at most into the window before the dynamics
-    relax_widths: float = 2.0  # ... until every axis is this many restraint widths sqrt(kT/kappa) from c
-    max_kinetic_ratio: float = 100.0  # K/N above this many kT/2 stops the run (a dt too large)
-    log_every: int = 100
-
-    def __post_init__(self):
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.constraint not in CONSTRAINTS:
-            raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.constraint!r}")
-        if not self.dt > 0 or not 0 < self.friction <= 1 or not self.kT > 0:
-            raise ValueError(f"need dt > 0, 0 < friction <= 1 and kT > 0, got {self.dt}, {self.friction}, {self.kT}")
-        if self.step_safety <= 0 or self.relax_steps < 0 or self.relax_widths <= 0 or self.log_every < 1:
-            raise ValueError("need step_safety > 0, relax_steps >= 0, relax_widths > 0 and log_every >= 1")
-
-    def as_sampler(self) -> SamplerSettings:
-        """The WLMD settings that share this constraint (init_walkers, box_bound use them)."""
-        return SamplerSettings(
-            dt=self.dt,
-            friction=self.friction,
-            kT=self.kT,
-            constraint=self.constraint,
-            bound_scale=self.bound_scale,
-            shell_norm=self.shell_norm,
-        )
-
-
-@dataclass(frozen=True)
-class RestraintWindows:
-    """Window centres c_k, stiffnesses kappa_k and tilts g_k, each (K, d) with d = 1 (x) or 2
-    (x, y); `shape` is the lattice (n_x,) or (n_x, n_y), windows numbered x-major."""
-
-    centres: np.ndarray
-    stiffness: np.ndarray
-    tilt: np.ndarray
-    shape: tuple[int, ...]
-
-    @classmethod
-    def lattice(cls, x, y=None, stiffness=(1.0,), tilt=None) -> RestraintWindows:
-        """Windows on the lattice x (x) y; `stiffness` and `tilt`: one value per axis, or a
-        function of the centre (d,) -> (d,) (e.g. a tilt that follows a guessed slope)."""
-        x = np.asarray(x, float).ravel()
-        if y is None:
-            centres = x[:, None]
-            shape: tuple[int, ...] = (len(x),)
-        else:
-            y = np.asarray(y, float).ravel()
-            centres = np.array([(a, b) for a in x for b in y])
-            shape = (len(x), len(y))
-        d = centres.shape[1]
-
-        def per_window(value, default):
-            if value is None:
-                value = default
-            if callable(value):
-                return np.array([np.broadcast_to(np.asarray(value(c), float), (d,)) for c in centres])
-            return np.broadcast_to(np.asarray(value, float), (len(centres), d)).copy()
-
-        return cls(centres, per_window(stiffness, 1.0), per_window(tilt, 0.0), shape)
-
-    def __post_init__(self):
-        if self.centres.ndim != 2 or self.centres.shape[1] not in (1, 2):
-            raise ValueError(f"centres must be (K, 1) or (K, 2), got {self.centres.shape}")
-        if self.stiffness.shape != self.centres.shape or self.tilt.shape != self.centres.shape:
-            raise ValueError("stiffness and tilt must have the centres' shape (K, d)")
-        if not np.all(self.stiffness > 0):
-            raise ValueError("every stiffness must be > 0")
-        if math.prod(self.shape) != len(self.centres):
-            raise ValueError(f"lattice shape {self.shape} does not hold {len(self.centres)} windows")
-
-    @property
-    def n(self) -> int:
-        return len(self.centres)
-
-    @property
-    def ndim(self) -> int:
-        return self.centres.shape[1]
 
 
 class RestrainedSampler:
@@ -451,65 +360,6 @@ def _tangent(force: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return (force.double() - (force.double() * unit).sum(dim=1, keepdim=True) * unit).to(force.dtype)
 
 
-# ----- relaxation into the windows -----------------------------------------------------------
-RELAX_TRUST = 0.05  # a Newton step moves a walker by at most this share of |theta|
-# A walker whose distance to its centre (in tolerances) has not shrunk by RELAX_STALL_GAIN over
-# RELAX_STALL_STEPS steps stops relaxing: its window cannot be reached from where it is (on the
-# network: low test accuracy at low loss, or below the loss a fixed-norm network reaches on its
-# shell), and Newton steps spent on it would cost as much as every other walker's; the dynamics
-# pull it on, and the window's tests say whether it was held.
-RELAX_STALL_STEPS = 25
-RELAX_STALL_GAIN = 0.02
-
-
-def relax_into(system, state: WalkerState, centres: torch.Tensor, tolerance: torch.Tensor, settings) -> int:
-    """Newton steps on xi until every walker lies within `tolerance` (K, d) of its centre or has
-    stalled: d theta = -J^T (J J^T)^-1 (xi - c), |xi - c| capped at 1 per axis and |d theta| at
-    RELAX_TRUST |theta|, then the constraint. Only the walkers still moving are evaluated, so a
-    step costs in proportion to them. Returns the steps taken; walkers still away after
-    settings.relax_steps go on from where they are (the transient cut deals with the rest)."""
-    sampler = settings.as_sampler()
-    bound = box_bound(system, state, sampler) if settings.constraint == "bounds" else None
-    moving = torch.ones(state.n_walkers, dtype=torch.bool, device=state.params.device)
-    mark = torch.full((state.n_walkers,), math.inf, dtype=torch.float64, device=state.params.device)
-    for step in range(settings.relax_steps):
-        rows = moving.nonzero()[:, 0]
-        off = _newton_step(system, state, rows, centres[rows], tolerance[rows], sampler)
-        constrain_walkers(system, state, sampler, bound)
-        distance = (off.abs() / tolerance[rows]).amax(dim=1)
-        moving[rows] = distance > 1.0
-        if step % RELAX_STALL_STEPS == 0:  # stalled since the last mark: stop
-            moving[rows] &= distance < (1.0 - RELAX_STALL_GAIN) * mark[rows]
-            mark[rows] = distance
-        if not bool(moving.any()):
-            return step
-    return settings.relax_steps
-
-
-def _newton_step(system, state, rows, centres, tolerance, sampler) -> torch.Tensor:
-    """One trust-region Newton step of the walkers `rows` that are away from their centres;
-    returns the offsets xi - c of all of `rows` before the step."""
-    d = centres.shape[1]
-    params = state.params[rows].detach().requires_grad_(True)
-    x, y = system.observables(state.layout.views(params))
-    xi = torch.stack((x,) if d == 1 else (x, y), dim=1)
-    off = (xi - centres).detach()
-    away = (off.abs() > tolerance).any(dim=1)
-    grads = [torch.autograd.grad(xi[:, a].sum(), params, retain_graph=a + 1 < d)[0].double() for a in range(d)]
-    with torch.no_grad():
-        jacobian = torch.stack(grads, dim=1)  # (k, d, row)
-        if sampler.constraint == "shell":
-            unit = params.double() / params.double().norm(dim=1, keepdim=True)
-            jacobian = jacobian - (jacobian * unit[:, None]).sum(-1, keepdim=True) * unit[:, None]
-        eye = torch.eye(d, dtype=jacobian.dtype, device=jacobian.device)
-        move = torch.linalg.solve(jacobian @ jacobian.transpose(1, 2) + 1e-12 * eye, off.clamp(-1.0, 1.0)[..., None])
-        step_vector = -(jacobian.transpose(1, 2) @ move)[..., 0] * away[:, None]
-        radius = RELAX_TRUST * params.double().norm(dim=1, keepdim=True)
-        length = step_vector.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        state.params[rows] += (step_vector * (radius / length).clamp(max=1.0)).float()
-    return off
-
-
 def sample_restrained(
     system,
     windows: RestraintWindows,
@@ -531,11 +381,4 @@ def sample_restrained(
     return sampler.result(grid)
 
 
-__all__ = [
-    "RestrainedResult",
-    "RestrainedSampler",
-    "RestraintSettings",
-    "RestraintWindows",
-    "relax_into",
-    "sample_restrained",
-]
+__all__ = ["RestrainedSampler", "sample_restrained"]

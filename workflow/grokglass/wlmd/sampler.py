@@ -32,6 +32,10 @@ choices make runs agree only statistically, and by default the group's noise is 
 
 The epoch's tensor work is one function (_EpochStep.step) that runs op by op or is
 captured whole by torch.compile (CAPTURES), with the same trajectory to float32 rounding.
+
+Long because the walkers' state, the epoch step, its loop and the divergence guard share one
+rule (_EpochStep: fixed addresses, in-place updates, the host reads only at log points);
+together, a reader checks the rule in one place.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from grokglass.errors import DivergenceError
+from grokglass.errors import DivergenceError, first_line
+from grokglass.io import torch_settings
 from grokglass.wlmd.grid import EntropyGrid, wang_landau_factor
 from grokglass.wlmd.settings import CONSTRAINTS, SHARE_MODES, SamplerSettings  # noqa: F401 (re-exported)
 
@@ -284,15 +289,9 @@ def _group_independent_threads(state: WalkerState):
     one is split across threads, which changes the summation order of the gradient.
     One thread keeps a lone walker bit-identical to the same walker in a group.
     """
-    threads = torch.get_num_threads()
-    lone_cpu_walker = state.device.type == "cpu" and state.n_walkers == 1 and threads > 1
-    if lone_cpu_walker:
-        torch.set_num_threads(1)
-    try:
+    lone_cpu_walker = state.device.type == "cpu" and state.n_walkers == 1 and torch.get_num_threads() > 1
+    with torch_settings(threads=1 if lone_cpu_walker else None):
         yield
-    finally:
-        if lone_cpu_walker:
-            torch.set_num_threads(threads)
 
 
 # How an epoch's tensor work runs: op by op, or captured whole by torch.compile (static
@@ -387,6 +386,12 @@ class _EpochStep:
     step(theta, velocity, noise, epoch) -> pre-update (x, y), updating theta, velocity, the
     grid and the epoch counter (a 0-d device tensor) in place.
 
+    The rule every line of `step` keeps: each tensor it touches (theta, velocity, the noise, the
+    grid's maps, the epoch counter, the guard's counters) lives at a fixed address and is updated
+    in place (add_, mul_, copy_, index_put_); nothing is rebound or allocated anew for the next
+    epoch, and nothing is read back to the host. A CUDA graph replays the captured kernels on the
+    captured addresses, so a tensor rebound inside `step` would silently stop being updated.
+
     The gradient comes from torch.func.vjp with the bin slopes as cotangents: the same
     numbers as back-propagating L_comb (bit for bit on CPU), and, unlike autograd.grad on a
     tensor that requires grad, traceable by torch.compile as one graph.
@@ -425,7 +430,7 @@ class _EpochStep:
         try:  # the first call compiles; fullgraph=True fails before any tensor is touched
             x, y = compiled(theta, velocity, noise, epoch, outside)
         except Exception as err:  # a backend without a compiler, an unsupported op: run eager
-            self.capture, self.error = "eager", f"{type(err).__name__}: {_first_line(err)}"
+            self.capture, self.error = "eager", f"{type(err).__name__}: {first_line(err)}"
             return self.step(theta, velocity, noise, epoch, outside)
         self._compiled = compiled
         return x, y
@@ -573,11 +578,6 @@ def _compile(step: Callable, capture: str) -> Callable:
     return torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else ""
-
-
 def _run_epochs(
     epoch_step: _EpochStep,
     draw_noise: Callable[[], torch.Tensor],
@@ -672,7 +672,7 @@ def check_health(
     outside, put_backs, jumps = counters[0], counters[1], counters[2]
     xs, ys = x.double().tolist(), y.double().tolist()
     half_kT = 0.5 * settings.kT
-    hint = f"the step dt = {settings.dt:g} is most likely too large (lower wlmd.sampler.dt)"
+    hint = f"the step dt = {settings.dt:g} is most likely too large (lower SamplerSettings.dt)"
     for k, walker in enumerate(state.walker_ids):
         where = f"walker {walker} at epoch {state.epoch}"
         if not finite[k]:
@@ -692,7 +692,7 @@ def check_health(
                 f"{where}: outside the grid (x {grid.spec.lows[0]:g}..{grid.spec.highs[0]:g}) for {outside[k]} "
                 f"consecutive epochs (limit {settings.max_epochs_outside}, max_epochs_outside), now at "
                 f"x = {xs[k]:.4g}, y = {ys[k]:.4g}: its visits all fall in edge bins; {hint}, or the grid "
-                "(wlmd.grid) does not cover where the walkers go"
+                "(GridSpec) does not cover where the walkers go"
             )
 
 

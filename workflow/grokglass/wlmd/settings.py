@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
+from grokglass.errors import check_keys
+
 if TYPE_CHECKING:
     import torch
 
@@ -206,10 +208,7 @@ class SamplerSettings:
 
 
 def _from_known_keys(cls, data: dict, what: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
+    check_keys(cls, data, what)  # a SpecError (a ValueError) naming the unknown keys
     return cls(**data)
 
 

@@ -37,6 +37,7 @@ import torch
 
 from grokglass.errors import ExpectedError
 from grokglass.wlmd.grid import EntropyGrid
+from grokglass.wlmd.landscape import visited_mask
 from grokglass.wlmd.sampler import WalkerState, box_bound, constrain_walkers, init_walkers, run_epochs
 from grokglass.wlmd.settings import (
     GridSpec,
@@ -211,7 +212,7 @@ def sample(
         learned = one.learned()
         entropy = (learned[0] if sampler.share in ("sum", "every_step") else learned.mean(0)).cpu().numpy()
         histogram = one.histogram.sum(0).cpu().numpy()
-        entropy = np.where((histogram > 0) | (entropy > 1e-4), entropy, np.nan)
+        entropy = np.where(visited_mask(entropy, histogram), entropy, np.nan)
         return SampleResult(entropy, histogram, [0.0], {}, [(0, grid.shape[0])], **_axes(grid))
     result = _sample_windows(system, grid, dataclasses.replace(sampler, share="sum"), epochs, windows, seed, device)
     return dataclasses.replace(result, **_axes(grid))

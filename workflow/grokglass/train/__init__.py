@@ -1,0 +1,1 @@
+"""Training: the loop (loop) and the optimizers (optim: fixed-norm AdamW, WanD, the hybrid, SGLD)."""
