@@ -305,23 +305,19 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec_json, args.spec_file)
     try:
-        _run_loaded(args, spec)
+        run_segment(
+            spec,
+            args.segment,
+            args.group,
+            args.prev_merged,
+            args.prev_state,
+            args.out_state,
+            args.out_entropy,
+            device=args.device,
+            log=lambda line: print(line, flush=True),
+            capture=args.capture,
+            prev_partner_state=args.partner_state,
+        )
     except DivergenceError as err:  # the library names its settings; the user edits config.yaml
         raise DivergenceError(f"{err} [config.yaml: wlmd.sampler.dt, wlmd.grid]") from None
     return 0
-
-
-def _run_loaded(args: argparse.Namespace, spec: LandscapeSpec) -> None:
-    run_segment(
-        spec,
-        args.segment,
-        args.group,
-        args.prev_merged,
-        args.prev_state,
-        args.out_state,
-        args.out_entropy,
-        device=args.device,
-        log=lambda line: print(line, flush=True),
-        capture=args.capture,
-        prev_partner_state=args.partner_state,
-    )
